@@ -1,0 +1,336 @@
+"""The OpenAPI 3.1 document of fitserve's HTTP contract.
+
+`build_document(version)` returns the document served at `GET /openapi.json`. It is
+written by hand from the contract (API.md) rather than derived from the code, so that
+tests can hold the two against each other. Pure data: no falcon, no I/O.
+"""
+
+from __future__ import annotations
+
+Schema = dict[str, object]
+
+_DESCRIPTION = (
+    "Fits a fresh scikit-learn `LinearRegression` per request and answers its "
+    "coefficients, predictions and, on request, R-style statistics and intervals. "
+    "Stateless: a request carries all its data and the service keeps nothing. "
+    "Every error, whatever the `Accept` header, is `application/problem+json` "
+    "(RFC 9457); an unknown path answers 404 and a method a path does not take 405."
+)
+
+# status: (component name, description); the order is the one of API.md's table.
+_ERRORS: dict[str, tuple[str, str]] = {
+    "400": ("BadRequest", "The body is not parseable: malformed JSON, CSV or "
+            "multipart, an empty body, invalid UTF-8, or an unpaired surrogate "
+            "escape."),
+    "401": ("Unauthorized", "A token is configured and `Authorization: Bearer <token>` "
+            "is missing or wrong."),
+    "404": ("NotFound", "No such path."),
+    "405": ("MethodNotAllowed", "The path does not take this method."),
+    "413": ("ContentTooLarge", "The body is larger than the configured limit "
+            "(`--max-body-mb`)."),
+    "415": ("UnsupportedMediaType", "A content type this endpoint does not take; "
+            "`detail` says which it takes."),
+    "422": ("UnprocessableContent", "Parseable but invalid: a missing or unknown "
+            "field, a wrong type or shape, lengths that do not match, a size limit "
+            "exceeded, or a non-finite result. `field` names the field at fault."),
+    "503": ("ServiceUnavailable", "The server ran out of memory for this request; "
+            "it keeps serving others."),
+    "500": ("InternalError", "Never caused by input; generic text only."),
+}
+_KINDS = ["confidence", "prediction"]
+_POST_ERRORS = ["400", "401", "405", "413", "415", "422", "503", "500"]
+
+_CSV_ANSWER = (
+    "The answer as CSV (with `Accept: text/csv`): a header row, then one row per test "
+    "row, one column per target (named as the target; `y`, or `y0`, `y1`, ... without "
+    "names), then `lower_<target>` and `upper_<target>` for each target when an "
+    "interval was asked. Without `X_test`, the header row alone."
+)
+
+
+def _ref(name: str, kind: str = "schemas") -> Schema:
+    """Point at an entry of the components section."""
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def _nullable(type_: str, **keywords: object) -> Schema:
+    """Make a schema of `type_` that also takes `null`."""
+    return {"type": [type_, "null"], **keywords}
+
+
+def _array(items: Schema, **keywords: object) -> Schema:
+    """Make a schema of a non-empty array of `items`."""
+    return {"type": "array", "items": items, "minItems": 1, **keywords}
+
+
+def _object(properties: dict[str, Schema], required: list[str],
+            **keywords: object) -> Schema:
+    """Make a schema of an object with the given properties."""
+    return {"type": "object", "properties": properties, "required": required,
+            **keywords}
+
+
+def _json(schema: Schema) -> dict[str, Schema]:
+    """Wrap a schema as the content of a JSON body."""
+    return {"application/json": {"schema": schema}}
+
+
+def _options() -> dict[str, Schema]:
+    """Describe the options shared by JSON fields, query parameters and form fields."""
+    return {
+        "fit_intercept": {"type": "boolean", "default": True,
+                          "description": "As `LinearRegression(fit_intercept=...)`."},
+        "positive": {"type": "boolean", "default": False,
+                     "description": "As `LinearRegression(positive=...)`."},
+        "statistics": {"type": "boolean", "default": False,
+                       "description": "Add the `statistics` block to the answer."},
+        "interval": {"type": "string", "enum": ["none", *_KINDS],
+                     "default": "none",
+                     "description": "Intervals for each prediction; needs `X_test`."},
+        "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1,
+                  "default": 0.95,
+                  "description": "Coverage of coefficient and prediction intervals."},
+    }
+
+
+def _csv_columns() -> dict[str, Schema]:
+    """Describe the column choices of a CSV training table."""
+    return {
+        "target": {"type": "string", "description": "The target column(s), "
+                   "comma-separated; default the last column."},
+        "weight": {"type": "string", "description": "A column of sample weights."},
+    }
+
+
+def _request(predict: bool) -> Schema:
+    """Make the schema of the JSON body of `/predict` (or of `/fit`)."""
+    properties: dict[str, Schema] = {
+        "X_train": {**_ref("Matrix"), "description": "Training features."},
+        "y_train": {**_ref("Matrix"), "description": "One target (a flat list, rows "
+                    "of one value, or one named column) or several (rows of k >= 2 "
+                    "values, or named columns)."},
+        "X_test": {**_ref("Matrix"), "description": "Query points; matched by name "
+                   "when the training features are named, else by position."},
+        "sample_weight": _array(
+            {"type": "number", "minimum": 0}, contains={"exclusiveMinimum": 0},
+            description="One weight >= 0 per training row, not all zero."),
+        **_options(),
+    }
+    if predict:
+        properties["model"] = {**_ref("Model"),
+                               "description": "Instead of the training data."}
+    schema = _object(properties, ["X_test"] if predict else ["X_train", "y_train"],
+                     additionalProperties=False,
+                     description="Fields are checked in this order; the first failure "
+                     "is the one reported. A field not listed is a 422.")
+    if predict:
+        excluded = ["X_train", "y_train", "sample_weight", "statistics", "interval"]
+        schema["anyOf"] = [{"required": ["X_train", "y_train"]},
+                           {"required": ["model"]}]
+        schema["dependentSchemas"] = {
+            "model": {"not": {"anyOf": [{"required": [name]} for name in excluded]}}}
+    else:
+        # On /predict X_test is required anyway; on /fit only an interval needs it.
+        schema["if"] = {"properties": {"interval": {"enum": _KINDS}},
+                        "required": ["interval"]}
+        schema["then"] = {"required": ["X_test"]}
+    return schema
+
+
+def _form(predict: bool) -> Schema:
+    """Make the schema of the multipart body of `/predict` (or of `/fit`)."""
+    csv_file: Schema = {"type": "string", "format": "binary",
+                        "contentMediaType": "text/csv"}
+    properties: dict[str, Schema] = {
+        "train": {**csv_file, "description": "The training table, header row first."},
+        "test": {**csv_file, "description": "The feature columns of the query points."},
+        **_csv_columns(),
+        **_options(),
+    }
+    return _object(properties, ["train", "test"] if predict else ["train"])
+
+
+def _query_parameters() -> list[Schema]:
+    """List the query parameters that carry the options of a `text/csv` body."""
+    return [{"name": name, "in": "query", "required": False,
+             "description": f"{schema.pop('description')} For `text/csv` bodies.",
+             "schema": schema}
+            for name, schema in {**_csv_columns(), **_options()}.items()]
+
+
+def _statistics() -> Schema:
+    """Make the schema of the statistics of one target, as R's `summary.lm`."""
+    term = _object({
+        "term": {"type": "string",
+                 "description": "`(Intercept)`, a feature name, or `x0`, `x1`, ..."},
+        "estimate": {"type": "number"},
+        "std_error": _nullable("number", minimum=0),
+        "t_value": _nullable("number"),
+        "p_value": _nullable("number", minimum=0, maximum=1),
+        "ci_lower": _nullable("number"),
+        "ci_upper": _nullable("number"),
+    }, ["term", "estimate", "std_error", "t_value", "p_value", "ci_lower", "ci_upper"])
+    properties: dict[str, Schema] = {
+        "r_squared": _nullable("number"),
+        "adj_r_squared": _nullable("number"),
+        "residual_std_error": _nullable("number", minimum=0),
+        "df_residual": {"type": "integer", "minimum": 0},
+        "f_statistic": _nullable("number", minimum=0),
+        "f_p_value": _nullable("number", minimum=0, maximum=1),
+        "condition_number": _nullable("number", minimum=0),
+        "coefficients": _array(term, description="One entry per term, the intercept "
+                               "first when fitted."),
+    }
+    return _object(properties, list(properties), description="A statistic that does "
+                   "not exist is `null` and `warnings` says why.")
+
+
+def _answer() -> Schema:
+    """Make the schema of a successful JSON answer."""
+    per_target: Schema = {"oneOf": [_ref("Vector"), _array(_ref("Vector"))]}
+    intervals = _object({"lower": per_target, "upper": per_target,
+                         "level": _options()["level"],
+                         "kind": {"type": "string", "enum": _KINDS}},
+                        ["lower", "upper", "level", "kind"],
+                        description="Aligned with `predictions`.")
+    names = _array({"type": "string"})
+    properties: dict[str, Schema] = {
+        "coef": {**per_target, "description": "One number per feature; with k targets, "
+                 "k lists."},
+        "intercept": {"oneOf": [{"type": "number"}, _ref("Vector")],
+                      "description": "With k targets a list; 0.0 without intercept."},
+        "predictions": {**per_target, "description": "One number per query row; with k "
+                        "targets, one list of k per row. When `X_test` is given."},
+        "feature_names": {**names, "description": "In the order of `coef`."},
+        "target_names": {**names, "description": "In the order of the targets."},
+        "n_samples": _nullable("integer", minimum=1, description="`null` when "
+                               "predicting from a `model`."),
+        "n_features": {"type": "integer", "minimum": 1},
+        "n_targets": {"type": "integer", "minimum": 1},
+        "rank": _nullable("integer", minimum=0, description="`LinearRegression.rank_`; "
+                          "`null` when `positive` or predicting from a `model`."),
+        "warnings": {"type": "array", "items": {"type": "string"}},
+        "statistics": {"oneOf": [_ref("Statistics"), _array(_ref("Statistics"))],
+                       "description": "With `statistics: true` or an interval; a list "
+                       "with several targets."},
+        "intervals": intervals,
+    }
+    required = ["coef", "intercept", "n_samples", "n_features", "n_targets", "rank",
+                "warnings"]
+    return _object(properties, required)
+
+
+def _schemas() -> dict[str, Schema]:
+    """Make the reusable schemas of the components section."""
+    number: Schema = {"type": "number"}
+    return {
+        "Vector": _array(number),
+        "Matrix": {"description": "At least one row and one column.", "oneOf": [
+            _array(_array(number), description="A list of rows, all the same length."),
+            _array(number, description="A flat list: one feature, one value per row."),
+            {"type": "object", "minProperties": 1,
+             "additionalProperties": _array(number),
+             "description": "Named columns: the keys become `feature_names`."},
+            _array({"type": "object", "minProperties": 1,
+                    "additionalProperties": number},
+                   description="A list of records, all with the same keys."),
+        ]},
+        "Model": _object({"coef": {"oneOf": [_ref("Vector"), _array(_ref("Vector"))]},
+                          "intercept": {"oneOf": [number, _ref("Vector")]},
+                          "feature_names": _array({"type": "string"})},
+                         ["coef", "intercept"], additionalProperties=True,
+                         description="An earlier answer, or its `coef`, `intercept` "
+                         "and `feature_names`."),
+        "FitRequest": _request(predict=False),
+        "PredictRequest": _request(predict=True),
+        "FitForm": _form(predict=False),
+        "PredictForm": _form(predict=True),
+        "FitAnswer": _answer(),
+        "Statistics": _statistics(),
+        "Problem": _object({"title": {"type": "string"},
+                            "status": {"type": "integer", "minimum": 400,
+                                       "maximum": 599},
+                            "detail": {"type": "string"},
+                            "field": {"type": "string"}},
+                           ["title", "status", "detail"],
+                           description="RFC 9457 problem details; `field` where one "
+                           "field is at fault."),
+    }
+
+
+def _responses() -> dict[str, Schema]:
+    """Make the reusable error responses of the components section."""
+    return {name: {"description": description,
+                   "content": {"application/problem+json": {"schema": _ref("Problem")}}}
+            for name, description in _ERRORS.values()}
+
+
+def _error_responses(statuses: list[str]) -> dict[str, Schema]:
+    """Point each status at its reusable error response."""
+    return {status: _ref(_ERRORS[status][0], "responses") for status in statuses}
+
+
+def _post(operation_id: str, summary: str, predict: bool) -> Schema:
+    """Make the POST operation of `/fit` or `/predict`."""
+    prefix = "Predict" if predict else "Fit"
+    content: dict[str, Schema] = {
+        **_json(_ref(f"{prefix}Request")),
+        "multipart/form-data": {"schema": _ref(f"{prefix}Form"), "encoding": {
+            "train": {"contentType": "text/csv"}, "test": {"contentType": "text/csv"}}},
+    }
+    if not predict:
+        content["text/csv"] = {"schema": {
+            "type": "string", "description": "The training table, header row first; "
+            "the options are query parameters."}}
+    operation: Schema = {
+        "operationId": operation_id,
+        "summary": summary,
+        "security": [{"bearerAuth": []}, {}],
+        "requestBody": {"required": True, "content": content},
+        "responses": {
+            "200": {"description": "The fit, and predictions when `X_test` is given.",
+                    "content": {**_json(_ref("FitAnswer")),
+                                "text/csv": {"schema": {"type": "string",
+                                                        "description": _CSV_ANSWER}}}},
+            **_error_responses(_POST_ERRORS),
+        },
+    }
+    if predict:
+        operation["description"] = ("A `text/csv` body carries no `X_test`, so it is a "
+                                    "422 here: send multipart instead.")
+    else:
+        operation["parameters"] = _query_parameters()
+    return operation
+
+
+def _get(operation_id: str, summary: str, schema: Schema) -> Schema:
+    """Make a GET operation that never needs the token."""
+    return {"operationId": operation_id, "summary": summary, "security": [],
+            "responses": {"200": {"description": summary, "content": _json(schema)},
+                          **_error_responses(["405"])}}
+
+
+def build_document(version: str) -> dict[str, object]:
+    """Build the OpenAPI 3.1 document of the contract, for package `version`."""
+    health = _object({"status": {"type": "string", "const": "ok"},
+                      "version": {"type": "string"}}, ["status", "version"])
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "fitserve", "version": version, "description": _DESCRIPTION},
+        "paths": {
+            "/fit": {"post": _post("fit", "Fit a linear regression.", predict=False)},
+            "/predict": {"post": _post("predict", "Fit (or take a model) and predict "
+                                       "`X_test`.", predict=True)},
+            "/health": {"get": _get("health", "The service is up.", health)},
+            "/openapi.json": {"get": _get("openapi", "This document.",
+                                          {"type": "object"})},
+        },
+        "components": {
+            "schemas": _schemas(),
+            "responses": _responses(),
+            "securitySchemes": {"bearerAuth": {
+                "type": "http", "scheme": "bearer",
+                "description": "Applies only when a token is configured (`--token`, "
+                "`FITSERVE_TOKEN`); without one, no authentication."}},
+        },
+    }

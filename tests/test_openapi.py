@@ -1,0 +1,248 @@
+"""Tests of the OpenAPI document against the contract (API.md)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import OpenAPIV31SpecValidator, validate
+from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+from service.openapi import build_document
+
+# The tables of API.md, copied here so that a change to either side fails a test.
+ENDPOINTS = [("post", "/fit"), ("post", "/predict"), ("get", "/health"),
+             ("get", "/openapi.json")]
+REQUEST_FIELDS = ["X_train", "y_train", "X_test", "sample_weight", "fit_intercept",
+                  "positive", "statistics", "interval", "level", "model"]
+ANSWER_FIELDS = ["coef", "intercept", "predictions", "feature_names", "target_names",
+                 "n_samples", "n_features", "n_targets", "rank", "warnings",
+                 "statistics", "intervals"]
+ERROR_STATUSES = ["400", "401", "413", "415", "422", "503", "500"]
+POSTS = ["/fit", "/predict"]
+SEED = {"X_train": [[1, 2], [2, 1], [3, 5]], "y_train": [1, 2, 3], "X_test": [[4, 4]]}
+
+
+def build(version: str) -> dict[str, Any]:
+    """Build the document, typed for indexing in tests."""
+    return build_document(version)
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    """Build the document once for the module."""
+    return build("1.2.3")
+
+
+def deref(document: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """Follow `$ref`s inside the document until a node without one."""
+    while "$ref" in node:
+        target = document
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def operation(document: dict[str, Any], method: str, path: str) -> dict[str, Any]:
+    """Return one operation of the document."""
+    result: dict[str, Any] = document["paths"][path][method]
+    return result
+
+
+def request_schema(document: dict[str, Any], path: str) -> dict[str, Any]:
+    """Return the JSON request schema of a POST path, references followed."""
+    body = deref(document, operation(document, "post", path)["requestBody"])
+    return deref(document, body["content"]["application/json"]["schema"])
+
+
+def validator(document: dict[str, Any], name: str) -> Draft202012Validator:
+    """Make a JSON Schema validator of one component schema of the document."""
+    root = {"components": document["components"],
+            "$ref": f"#/components/schemas/{name}"}
+    return Draft202012Validator(root)
+
+
+def test_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
+    assert document["openapi"] == "3.1.0"
+    validate(document, cls=OpenAPIV31SpecValidator)
+    json.dumps(document, allow_nan=False)
+
+
+def test_validation_catches_a_broken_document(document: dict[str, Any]) -> None:
+    broken = copy.deepcopy(document)
+    broken["components"]["schemas"]["Vector"]["type"] = "vector"
+    with pytest.raises(OpenAPIValidationError):
+        validate(broken, cls=OpenAPIV31SpecValidator)
+
+
+def test_info_carries_the_version() -> None:
+    info = build("9.8.7")["info"]
+    assert info["title"] == "fitserve"
+    assert info["version"] == "9.8.7"
+    assert info["description"]
+
+
+def test_documents_are_independent() -> None:
+    first = build("1")
+    first["components"]["schemas"]["Problem"]["required"].append("oops")
+    second = build("1")
+    assert "oops" not in second["components"]["schemas"]["Problem"]["required"]
+
+
+@pytest.mark.parametrize(("method", "path"), ENDPOINTS)
+def test_every_endpoint_is_documented(document: dict[str, Any], method: str,
+                                      path: str) -> None:
+    assert "200" in operation(document, method, path)["responses"]
+
+
+def test_no_endpoint_beyond_the_contract(document: dict[str, Any]) -> None:
+    documented = {(method, path) for path, item in document["paths"].items()
+                  for method in item}
+    assert documented == set(ENDPOINTS)
+
+
+@pytest.mark.parametrize("path", POSTS)
+def test_request_fields_are_the_contract(document: dict[str, Any], path: str) -> None:
+    schema = request_schema(document, path)
+    expected = REQUEST_FIELDS if path == "/predict" else REQUEST_FIELDS[:-1]
+    assert list(schema["properties"]) == expected
+    assert schema["additionalProperties"] is False
+
+
+def test_answer_fields_are_the_contract(document: dict[str, Any]) -> None:
+    for path in POSTS:
+        ok = operation(document, "post", path)["responses"]["200"]
+        schema = deref(document, ok["content"]["application/json"]["schema"])
+        assert set(schema["properties"]) == set(ANSWER_FIELDS)
+        assert "text/csv" in ok["content"]
+
+
+@pytest.mark.parametrize("path", POSTS)
+@pytest.mark.parametrize("status", ERROR_STATUSES)
+def test_error_statuses_answer_problem_json(document: dict[str, Any], path: str,
+                                            status: str) -> None:
+    response = deref(document, operation(document, "post", path)["responses"][status])
+    schema = deref(document, response["content"]["application/problem+json"]["schema"])
+    assert set(schema["required"]) == {"title", "status", "detail"}
+    assert "field" in schema["properties"]
+
+
+@pytest.mark.parametrize(("method", "path"), ENDPOINTS)
+def test_method_not_allowed_is_documented(document: dict[str, Any], method: str,
+                                          path: str) -> None:
+    response = deref(document, operation(document, method, path)["responses"]["405"])
+    assert "application/problem+json" in response["content"]
+
+
+def test_bearer_auth_is_optional_and_only_on_posts(document: dict[str, Any]) -> None:
+    scheme = document["components"]["securitySchemes"]["bearerAuth"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    assert "token is configured" in scheme["description"]
+    assert "security" not in document
+    for method, path in ENDPOINTS:
+        security = operation(document, method, path)["security"]
+        if method == "post":
+            assert security == [{"bearerAuth": []}, {}]
+        else:
+            assert security == []
+
+
+def test_content_types(document: dict[str, Any]) -> None:
+    fit = operation(document, "post", "/fit")
+    assert set(fit["requestBody"]["content"]) == {"application/json", "text/csv",
+                                                  "multipart/form-data"}
+    predict = operation(document, "post", "/predict")
+    assert set(predict["requestBody"]["content"]) == {"application/json",
+                                                      "multipart/form-data"}
+    query = {parameter["name"] for parameter in fit["parameters"]}
+    assert query == {"target", "weight", "fit_intercept", "positive", "statistics",
+                     "interval", "level"}
+    form = deref(document, predict["requestBody"]["content"]["multipart/form-data"]
+                 ["schema"])
+    assert {"train", "test", "target"} <= set(form["properties"])
+    assert form["required"] == ["train", "test"]
+
+
+@pytest.mark.parametrize(("name", "body"), [
+    ("FitRequest", {"X_train": [[1, 2], [3, 4]], "y_train": [1, 2]}),
+    ("FitRequest", {"X_train": [1, 2, 3], "y_train": [[1, 2], [3, 4], [5, 6]]}),
+    ("FitRequest", {"X_train": {"age": [30, 40]}, "y_train": {"price": [1, 2]},
+                    "X_test": [{"age": 35}], "interval": "prediction", "level": 0.9}),
+    ("FitRequest", {"X_train": [1, 2], "y_train": [1, 2], "sample_weight": [0, 1],
+                    "fit_intercept": False, "positive": True, "statistics": True}),
+    ("PredictRequest", SEED),
+    ("PredictRequest", {"model": {"coef": [1.0], "intercept": 0.5, "n_samples": None},
+                        "X_test": [1, 2]}),
+], ids=["rows", "flat-and-two-targets", "named", "options", "seed", "model"])
+def test_valid_requests(document: dict[str, Any], name: str,
+                        body: dict[str, Any]) -> None:
+    validator(document, name).validate(body)
+
+
+@pytest.mark.parametrize(("name", "change"), [
+    ("FitRequest", {"X_tset": [[1, 2]]}),
+    ("FitRequest", {"model": {"coef": [1], "intercept": 0}}),
+    ("FitRequest", {"X_test": None, "interval": "confidence"}),
+    ("FitRequest", {"X_train": []}),
+    ("FitRequest", {"X_train": [[]]}),
+    ("FitRequest", {"X_train": [["1.5"]]}),
+    ("FitRequest", {"y_train": [True, 2, 3]}),
+    ("FitRequest", {"sample_weight": [0, 0, 0]}),
+    ("FitRequest", {"sample_weight": [1, -1, 1]}),
+    ("FitRequest", {"interval": "bogus"}),
+    ("FitRequest", {"level": 1}),
+    ("FitRequest", {"level": 0}),
+    ("FitRequest", {"fit_intercept": "false"}),
+    ("PredictRequest", {"X_test": None}),
+    ("PredictRequest", {"model": {"coef": [1], "intercept": 0}}),
+    ("PredictRequest", {"X_train": None, "y_train": None}),
+    ("PredictRequest", {"X_train": None, "y_train": None, "model": {"coef": [1, 1]}}),
+], ids=["unknown-field", "model-on-fit", "interval-without-X_test", "no-rows",
+        "no-columns", "string-number", "boolean-number", "all-zero-weights",
+        "negative-weight", "interval-enum", "level-1", "level-0", "string-boolean",
+        "no-X_test", "model-and-training-data", "no-training-data",
+        "model-no-intercept"])
+def test_invalid_requests(document: dict[str, Any], name: str,
+                          change: dict[str, Any]) -> None:
+    body = {**SEED, **change}
+    body = {key: value for key, value in body.items() if value is not None}
+    assert not validator(document, name).is_valid(body)
+
+
+def test_answers_validate(document: dict[str, Any]) -> None:
+    answer = validator(document, "FitAnswer")
+    statistics = {"r_squared": 0.9, "adj_r_squared": None, "residual_std_error": 0.1,
+                  "df_residual": 0, "f_statistic": None, "f_p_value": None,
+                  "condition_number": 3.2, "coefficients": [
+                      {"term": "(Intercept)", "estimate": 1.0, "std_error": None,
+                       "t_value": None, "p_value": None, "ci_lower": None,
+                       "ci_upper": None}]}
+    one: dict[str, Any] = {"coef": [1.0, 2.0], "intercept": 0.5, "predictions": [3.0],
+           "feature_names": ["a", "b"], "n_samples": 3, "n_features": 2, "n_targets": 1,
+           "rank": None, "warnings": ["Zero residual degrees of freedom."],
+           "statistics": statistics,
+           "intervals": {"lower": [2.0], "upper": [4.0], "level": 0.95,
+                         "kind": "prediction"}}
+    answer.validate(one)
+    two = {**one, "coef": [[1.0, 2.0], [3.0, 4.0]], "intercept": [0.0, 0.0],
+           "predictions": [[1.0, 2.0]], "target_names": ["u", "v"], "n_targets": 2,
+           "statistics": [statistics, statistics], "n_samples": None}
+    answer.validate(two)
+    for broken in [{**one, "rank": 1.5}, {**one, "warnings": None},
+                   {key: value for key, value in one.items() if key != "coef"},
+                   {**one, "intervals": {**one["intervals"], "kind": "none"}},
+                   {**one, "statistics": {**statistics, "df_residual": None}}]:
+        assert not answer.is_valid(broken)
+
+
+def test_health_answer(document: dict[str, Any]) -> None:
+    ok = operation(document, "get", "/health")["responses"]["200"]
+    schema = ok["content"]["application/json"]["schema"]
+    health = Draft202012Validator(schema)
+    health.validate({"status": "ok", "version": "1.2.3"})
+    assert not health.is_valid({"status": "down", "version": "1.2.3"})
+    assert not health.is_valid({"status": "ok"})
