@@ -1,0 +1,70 @@
+"""The ``fitserve`` command: flags and ``FITSERVE_*`` variables into ``Settings``, then serve."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from types import FrameType
+
+from service import __version__
+from service.settings import Settings, SettingsError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line flags; each has a ``FITSERVE_*`` variable, and flags win."""
+    parser = argparse.ArgumentParser(
+        prog="fitserve",
+        description="Fit a fresh scikit-learn LinearRegression per HTTP request, and predict.",
+        epilog="Each flag has an environment variable (FITSERVE_HOST, FITSERVE_PORT, ...); flags win.",
+    )
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1, loopback only)")
+    parser.add_argument("--port", type=int, help="port (default 8000; 0 takes a free one)")
+    parser.add_argument("--threads", type=int, help="worker threads (default 4)")
+    parser.add_argument("--max-body-mb", type=float, help="largest body taken, in MiB (default 100)")
+    parser.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (default: no auth)")
+    parser.add_argument(
+        "--cors-origin", action="append", dest="cors_origins", metavar="ORIGIN",
+        help="allow CORS from this origin (repeatable; default: no CORS headers)",
+    )  # fmt: skip
+    parser.add_argument("--max-features", type=int, help="most features (and targets) in a fit (default 2000)")
+    parser.add_argument("--max-cells", type=int, help="most values in X_train (default 25000000)")
+    parser.add_argument("--max-prediction-rows", type=int, help="most rows in X_test (default 1000000)")
+    parser.add_argument("--version", action="version", version=f"fitserve {__version__}")
+    return parser
+
+
+def default_serve(settings: Settings) -> None:
+    """Serve with waitress (imported only when serving)."""
+    from service.server import serve
+
+    serve(settings)
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    serve: Callable[[Settings], None] = default_serve,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """Run the command; return its exit status."""
+    arguments = build_parser().parse_args(argv)
+    overrides = vars(arguments)
+    if overrides["cors_origins"] is not None:
+        overrides["cors_origins"] = tuple(overrides["cors_origins"])
+    try:
+        settings = Settings.from_env(os.environ if environ is None else environ, **overrides)
+    except SettingsError as exc:
+        print(f"fitserve: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    serve(settings)
+    return 0
+
+
+def stop_on_signal(signum: int, frame: FrameType | None) -> None:
+    """Stop like Ctrl-C does: waitress then finishes the requests under way."""
+    raise KeyboardInterrupt

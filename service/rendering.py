@@ -1,0 +1,73 @@
+"""A ``FitResult`` into the bytes of an answer: JSON, or CSV for curl users."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import orjson
+
+from service.fitting import FitResult
+
+JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+def render_json(result: FitResult) -> bytes:
+    """Render the JSON answer of the contract."""
+    single = result.single_target
+    answer: dict[str, object] = {
+        "coef": result.coef[0] if single else result.coef,
+        "intercept": float(result.intercept[0]) if single else result.intercept,
+    }
+    if result.predictions is not None:
+        answer["predictions"] = result.predictions[:, 0] if single else result.predictions
+    if result.feature_names is not None:
+        answer["feature_names"] = list(result.feature_names)
+    if result.target_names is not None:
+        answer["target_names"] = list(result.target_names)
+    answer["n_samples"] = result.n_samples
+    answer["n_features"] = result.n_features
+    answer["n_targets"] = result.n_targets
+    answer["rank"] = result.rank
+    answer["warnings"] = result.warnings
+    if result.statistics is not None:
+        answer["statistics"] = result.statistics[0] if single else result.statistics
+    if result.intervals is not None:
+        intervals = result.intervals
+        answer["intervals"] = {
+            "lower": intervals.lower[:, 0] if single else intervals.lower,
+            "upper": intervals.upper[:, 0] if single else intervals.upper,
+            "level": intervals.level,
+            "kind": intervals.kind,
+        }
+    return orjson.dumps(answer, option=JSON_OPTIONS)
+
+
+def target_labels(result: FitResult) -> list[str]:
+    """Name each target's CSV column: its name, else ``y`` or ``y0``, ``y1``, ..."""
+    if result.target_names is not None:
+        return list(result.target_names)
+    if result.n_targets == 1:
+        return ["y"]
+    return [f"y{j}" for j in range(result.n_targets)]
+
+
+def render_csv(result: FitResult) -> bytes:
+    """Render predictions as CSV: one column per target, then interval bounds if asked."""
+    labels = target_labels(result)
+    header = list(labels)
+    columns: list[np.ndarray] = []
+    if result.predictions is not None:
+        columns = [result.predictions[:, j] for j in range(len(labels))]
+    if result.intervals is not None:
+        for j, label in enumerate(labels):
+            header += [f"lower_{label}", f"upper_{label}"]
+            columns += [result.intervals.lower[:, j], result.intervals.upper[:, j]]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    if columns:
+        table = np.column_stack(columns).tolist()
+        writer.writerows([[repr(v) for v in row] for row in table])
+    return out.getvalue().encode("utf-8")

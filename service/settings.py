@@ -1,0 +1,100 @@
+"""Settings of fitserve: every default in one place, read from flags or the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+
+MIB = 2**20
+
+
+class SettingsError(ValueError):
+    """A setting has a value it cannot take."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size limits on one request, each named in the 422 it causes."""
+
+    max_features: int = 2_000
+    max_cells: int = 25_000_000
+    max_prediction_rows: int = 1_000_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service can be told, with the defaults of the contract."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    threads: int = 4
+    max_body_mb: float = 100.0
+    token: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    max_features: int = Limits.max_features
+    max_cells: int = Limits.max_cells
+    max_prediction_rows: int = Limits.max_prediction_rows
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise SettingsError(f"port must be between 0 and 65535. Got {self.port} instead.")
+        for name in ("threads", "max_features", "max_cells", "max_prediction_rows"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1. Got {getattr(self, name)} instead.")
+        if not self.max_body_mb > 0:
+            raise SettingsError(f"max_body_mb must be positive. Got {self.max_body_mb} instead.")
+        if self.token == "":
+            object.__setattr__(self, "token", None)
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The body limit in bytes (MiB are 2**20 bytes)."""
+        return int(self.max_body_mb * MIB)
+
+    @property
+    def limits(self) -> Limits:
+        """The per-request size limits."""
+        return Limits(self.max_features, self.max_cells, self.max_prediction_rows)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from ``FITSERVE_*`` variables, then apply ``overrides``."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = environ.get(ENVIRONMENT[f.name])
+            if raw is not None and raw.strip() != "":
+                values[f.name] = convert(f.name, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return replace(cls(), **values)  # type: ignore[arg-type]
+        except TypeError as exc:
+            raise SettingsError(str(exc)) from None
+
+
+ENVIRONMENT: dict[str, str] = {
+    "host": "FITSERVE_HOST",
+    "port": "FITSERVE_PORT",
+    "threads": "FITSERVE_THREADS",
+    "max_body_mb": "FITSERVE_MAX_BODY_MB",
+    "token": "FITSERVE_TOKEN",
+    "cors_origins": "FITSERVE_CORS_ORIGINS",
+    "max_features": "FITSERVE_MAX_FEATURES",
+    "max_cells": "FITSERVE_MAX_CELLS",
+    "max_prediction_rows": "FITSERVE_MAX_PREDICTION_ROWS",
+}
+
+
+def convert(name: str, raw: str) -> object:
+    """Turn the text of one setting into its value."""
+    try:
+        if name in ("port", "threads", "max_features", "max_cells", "max_prediction_rows"):
+            return int(raw.replace("_", ""))
+        if name == "max_body_mb":
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"{ENVIRONMENT[name]} must be a number. Got {raw!r} instead.") from None
+    if name == "cors_origins":
+        return tuple(origin.strip() for origin in raw.split(",") if origin.strip())
+    return raw
