@@ -24,6 +24,9 @@ from service.parsing import FitRequest
 
 EXTENDED = np.longdouble
 REFINEMENT_STEPS = 3
+#: Below this condition number (of the scaled, centred design) LAPACK's float64 answer
+#: is already within a few units in the last place, and refining would only cost time.
+REFINE_ABOVE_CONDITION = 100.0
 CHUNK_ROWS = 32_768
 
 
@@ -147,7 +150,7 @@ def solve(
         coef = np.asarray(estimator.coef_, dtype=np.float64).reshape(Y.shape[1], p)
         intercept = np.asarray(estimator.intercept_, dtype=np.float64).reshape(Y.shape[1])
         rank = None if positive else int(estimator.rank_)
-        if rank == p and np.isfinite(coef).all():
+        if rank == p and np.isfinite(coef).all() and condition(estimator.singular_) > REFINE_ABOVE_CONDITION:
             coef, intercept = refine(Xs, Y, weights, fit_intercept, coef, intercept)
         coef = coef / scale
     if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
@@ -157,6 +160,12 @@ def solve(
             "X_train",
         )
     return coef, intercept, rank
+
+
+def condition(singular_values: np.ndarray) -> float:
+    """Ratio of the largest to the smallest singular value (infinite when one is 0)."""
+    smallest = float(singular_values.min())
+    return float(singular_values.max()) / smallest if smallest > 0 else np.inf
 
 
 def column_scale(X: np.ndarray) -> np.ndarray:
