@@ -115,8 +115,9 @@ def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception
     """Answer 500 with generic text; log the failure's type and place, never its message or payload."""
     if isinstance(exc, falcon.HTTPError):
         raise exc
-    frames = "".join(traceback.format_tb(exc.__traceback__))
-    log.error("unexpected %s serving %s %s\n%s", type(exc).__name__, req.method, req.path, frames)
+    # Where it failed, without the exception's message or source lines: either could quote the payload.
+    frames = " <- ".join(f"{f.name} ({f.filename}:{f.lineno})" for f in reversed(traceback.extract_tb(exc.__traceback__)))
+    log.error("unexpected %s serving %s %s at %s", type(exc).__name__, req.method, req.path, frames)
     resp.status = 500
     resp.content_type = PROBLEM_JSON
     resp.data = render_problem(500, "The server failed to answer this request; the failure has been logged.")
