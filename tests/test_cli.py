@@ -1,0 +1,87 @@
+"""The command line: flags and environment into settings, without opening a socket."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from service import cli
+from service.settings import Settings, SettingsError
+
+
+def run(argv: list[str], environ: dict[str, str] | None = None) -> tuple[int, Settings | None]:
+    seen: list[Settings] = []
+    status = cli.main(argv, serve=seen.append, environ=environ or {})
+    return status, seen[0] if seen else None
+
+
+def test_defaults_are_the_contracts() -> None:
+    status, settings = run([])
+    assert status == 0 and settings is not None
+    assert (settings.host, settings.port, settings.threads) == ("127.0.0.1", 8000, 4)
+    assert settings.max_body_bytes == 100 * 2**20
+    assert settings.token is None and settings.cors_origins == ()
+
+
+def test_environment_sets_every_setting() -> None:
+    environ = {
+        "FITSERVE_HOST": "0.0.0.0",
+        "FITSERVE_PORT": "9001",
+        "FITSERVE_THREADS": "8",
+        "FITSERVE_MAX_BODY_MB": "2.5",
+        "FITSERVE_TOKEN": "s3cret",
+        "FITSERVE_CORS_ORIGINS": "https://a.example, https://b.example",
+        "FITSERVE_MAX_FEATURES": "10",
+        "FITSERVE_MAX_CELLS": "1000",
+        "FITSERVE_MAX_PREDICTION_ROWS": "50",
+    }
+    _, settings = run([], environ)
+    assert settings == Settings(
+        host="0.0.0.0", port=9001, threads=8, max_body_mb=2.5, token="s3cret",
+        cors_origins=("https://a.example", "https://b.example"),
+        max_features=10, max_cells=1000, max_prediction_rows=50,
+    )  # fmt: skip
+    assert settings.max_body_bytes == int(2.5 * 2**20)
+
+
+def test_flags_win_over_the_environment() -> None:
+    argv = ["--port", "9100", "--token", "flag", "--cors-origin", "https://x.example", "--cors-origin", "https://y.example"]
+    _, settings = run(argv, {"FITSERVE_PORT": "9001", "FITSERVE_TOKEN": "env"})
+    assert settings is not None
+    assert (settings.port, settings.token) == (9100, "flag")
+    assert settings.cors_origins == ("https://x.example", "https://y.example")
+
+
+@pytest.mark.parametrize(
+    "argv, environ",
+    [
+        pytest.param([], {"FITSERVE_PORT": "eighty"}, id="port-not-a-number"),
+        pytest.param(["--port", "70000"], {}, id="port-out-of-range"),
+        pytest.param(["--threads", "0"], {}, id="no-threads"),
+        pytest.param([], {"FITSERVE_MAX_BODY_MB": "-1"}, id="negative-body-limit"),
+    ],
+)
+def test_bad_settings_exit_2_without_serving(argv: list[str], environ: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    status, settings = run(argv, environ)
+    assert status == 2 and settings is None
+    assert "fitserve:" in capsys.readouterr().err
+
+
+def test_settings_reject_bad_values_directly() -> None:
+    with pytest.raises(SettingsError):
+        Settings(max_cells=0)
+
+
+def test_python_dash_m_service_answers_help() -> None:
+    done = subprocess.run([sys.executable, "-m", "service", "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    for flag in ("--host", "--port", "--threads", "--max-body-mb", "--token", "--cors-origin"):
+        assert flag in done.stdout
+
+
+def test_importing_the_package_loads_nothing_heavy() -> None:
+    code = "import sys, service; print(any(m in sys.modules for m in ('sklearn', 'falcon', 'waitress', 'scipy')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False"
