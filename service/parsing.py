@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field as dataclass_field
 from typing import Literal
 
@@ -482,35 +483,38 @@ def read_model(value: object) -> Model:
             raise InvalidInput(f"'model' must have {key!r} (an earlier answer has it). Got an object without it.", "model")
     coef = value["coef"]
     single = isinstance(coef, list) and bool(coef) and not isinstance(coef[0], (list, dict))
-    matrix = in_model("coef", coef, lambda: read_matrix(coef, "coef"))
+    with model_errors("coef"):
+        matrix = read_matrix(coef, "coef")
     if matrix.names is not None:
-        raise InvalidInput("'model.coef' must be a list of numbers, or a list of lists with several targets.", "model")
+        raise InvalidInput(
+            "'model.coef' must be a list of numbers, or a list of lists with several targets. "
+            "Got an object instead.",
+            "model",
+        )
     coefs = matrix.values.T if single else matrix.values  # (k, p)
     intercept = value["intercept"]
-    if single:
-        if type(intercept) not in (int, float):
-            raise InvalidInput(f"'model.intercept' must be a number with one target. Got {describe(intercept)} instead.", "model")
-        intercepts = in_model("intercept", [intercept], lambda: read_vector([intercept], "intercept"))
-    else:
-        intercepts = in_model("intercept", intercept, lambda: read_vector(intercept, "intercept"))
-        if intercepts.size != coefs.shape[0]:
-            raise InvalidInput(
-                f"'model.intercept' has {plural(intercepts.size, 'value')}, but 'model.coef' has "
-                f"{plural(coefs.shape[0], 'target')}.",
-                "model",
-            )
+    with model_errors("intercept"):
+        if single and isinstance(intercept, list):
+            raise InvalidInput("'intercept' must be a number with one target. Got a list instead.", "intercept")
+        intercepts = read_vector([intercept] if single else intercept, "intercept")
+    if intercepts.size != coefs.shape[0]:
+        raise InvalidInput(
+            f"'model.intercept' has {plural(intercepts.size, 'value')}, but 'model.coef' has "
+            f"{plural(coefs.shape[0], 'target')}.",
+            "model",
+        )
     feature_names = read_names(value, "feature_names", coefs.shape[1])
     target_names = read_names(value, "target_names", coefs.shape[0])
     return Model(coefs, intercepts, feature_names, target_names, single)
 
 
-def in_model(key: str, value: object, read: Callable[[], object]) -> np.ndarray:
-    """Read part of a model, so that errors name the field ``model``."""
+@contextmanager
+def model_errors(key: str) -> Iterator[None]:
+    """Let errors in part of a model name the field ``model`` (and the part, in the detail)."""
     try:
-        result = read()
+        yield
     except InvalidInput as exc:
         raise InvalidInput(exc.detail.replace(f"'{key}'", f"'model.{key}'", 1), "model") from None
-    return result.values if isinstance(result, Matrix) else result  # type: ignore[return-value]
 
 
 def read_names(model: dict[str, object], key: str, count: int) -> tuple[str, ...] | None:
