@@ -75,7 +75,7 @@ def render_problem(status: int, detail: str, field: str | None = None) -> bytes:
     }
     if field is not None:
         problem["field"] = field
-    return orjson.dumps(problem)
+    return orjson.dumps(problem, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def describe(value: object) -> str:

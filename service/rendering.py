@@ -10,7 +10,7 @@ import orjson
 
 from service.fitting import FitResult
 
-JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE  # a newline, for terminals
 
 
 def render_json(result: FitResult) -> bytes:

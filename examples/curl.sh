@@ -1,0 +1,17 @@
+#!/bin/sh
+# Every curl example of the README, against a running fitserve.
+# Usage: examples/curl.sh [URL]   (default: localhost:8000; run from anywhere)
+set -eu
+cd "$(dirname "$0")/.."
+URL=${1:-${FITSERVE_URL:-localhost:8000}}
+
+# The classic example: train and test data in one payload, predictions (and coefficients) back.
+curl --json @examples/predict.json $URL/predict
+# Named columns: the answer names the features and the target.
+curl --json @examples/fit.json $URL/fit
+# R-style statistics and 90% prediction intervals.
+curl --json @examples/statistics.json $URL/fit
+# Predict again from a model (an earlier answer's coef and intercept), without refitting.
+curl --json @examples/model.json $URL/predict
+# Train once, predict many: send a whole earlier answer back as the model.
+curl -s --json @examples/fit.json $URL/fit | jq '{model: ., X_test: {size: [90], rooms: [3], age: [5]}}' | curl --json @- $URL/predict
