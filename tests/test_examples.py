@@ -1,0 +1,86 @@
+"""The README stays true: its commands are CI's, and its curl examples run as shown."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+import service
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def code_blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+def curl_examples() -> list[tuple[str, str | None]]:
+    """Each README curl line, with the JSON answer shown right after it (if complete)."""
+    examples = []
+    for match in re.finditer(r"```sh\n(curl [^\n]*)\n```(?:\n```json\n(.*?)```)?", README, flags=re.S):
+        shown = match.group(2)
+        examples.append((match.group(1), shown if shown and "..." not in shown else None))
+    return examples
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    test_command = next(b.strip() for b in code_blocks("sh") if "pytest" in b and "pip install" in b)
+    assert test_command in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_starts_the_service_with_one_command() -> None:
+    assert any(b.strip().endswith(".venv/bin/fitserve") and "pip install -e ." in b for b in code_blocks("sh"))
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    with service.serve_in_background(port=0) as running:
+        yield running.url
+
+
+def run_shell(command: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["sh", "-c", command], cwd=ROOT, capture_output=True, timeout=60)
+
+
+def test_curl_and_jq_are_here() -> None:
+    assert shutil.which("curl") and shutil.which("jq"), "the examples need curl and jq (.ci/run installs jq)"
+
+
+def test_every_curl_example_is_in_the_examples_script() -> None:
+    script = (ROOT / "examples" / "curl.sh").read_text()
+    for command, _ in curl_examples():
+        if "@examples/" in command:
+            assert command.replace("localhost:8000", "$URL") in script
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("command, shown", curl_examples(), ids=[c for c, _ in curl_examples()])
+def test_readme_curl_example_answers_as_shown(url: str, command: str, shown: str | None) -> None:
+    done = run_shell(command.replace("localhost:8000", url) + " -s -w '\\n%{http_code}'")
+    assert done.returncode == 0, done.stderr
+    body, _, status = done.stdout.decode().rstrip().rpartition("\n")
+    answer = orjson.loads(body)
+    if "null" in command:  # the errors example
+        assert status == "422" and answer["field"] == "X_train"
+    else:
+        assert status == "200", body
+    if shown is not None:
+        expected = orjson.loads(shown)
+        assert set(answer) == set(expected)
+        for key, value in expected.items():
+            assert answer[key] == (pytest.approx(value, rel=1e-9, abs=1e-12) if key in ("coef", "intercept", "predictions") else value)
+
+
+@pytest.mark.live
+def test_examples_script_runs(url: str) -> None:
+    done = subprocess.run([str(ROOT / "examples" / "curl.sh"), url], capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    answers = [orjson.loads(line) for line in done.stdout.decode().splitlines() if line.strip()]
+    assert len(answers) >= 5 and all("coef" in a for a in answers)
