@@ -97,7 +97,7 @@ def fit(request: FitRequest) -> FitResult:
                 coef=coef, intercept=intercept,
                 fit_intercept=options.fit_intercept, positive=options.positive,
                 rank_deficient=rank is not None and rank < X.shape[1],
-                terms=terms, level=options.level,
+                terms=terms, rank=rank, level=options.level,
                 X_test=request.X_test, interval=options.interval,
             )  # fmt: skip
         except statistics.UndefinedInterval as exc:

@@ -99,6 +99,7 @@ def infer(
     positive: bool,
     rank_deficient: bool,
     terms: list[str],
+    rank: int | None = None,
     level: float,
     X_test: Floats | None = None,
     interval: str = "none",
@@ -131,7 +132,8 @@ def infer(
     factor = None if deficient or positive else _factor(x, w, fit_intercept)
     # An exactly singular factor means the caller's rank missed a deficiency.
     deficient = deficient or (factor is not None and not np.all(np.diag(factor.r)))
-    rank = _rank(X, weight, fit_intercept) if deficient else p
+    if rank is None or not deficient:
+        rank = _rank(X, weight, fit_intercept) if deficient else p
     df = max(n - rank - int(fit_intercept), 0)
     warnings: list[str] = []
 
@@ -158,7 +160,7 @@ def infer(
     sums = _sums_of_squares(x, y, w, coef, intercept, fit_intercept)
     factor = None if why else factor
     coef_factors = None if factor is None else factor.coefficient_factors()
-    condition = _condition_number(x, w, fit_intercept)
+    condition = _condition_number(x, w, fit_intercept, factor)
     if condition is None:
         warnings.append("condition_number is null because the design has a zero singular value.")
 
@@ -207,21 +209,25 @@ def _rank(X: Floats, weight: Floats, fit_intercept: bool) -> int:
 def _sums_of_squares(
     x: Floats, y: Floats, w: Floats, coef: Floats, intercept: Floats, fit_intercept: bool
 ) -> LongFloats:
-    """Return rows (RSS, TSS, MSS) per target, in extended precision.
+    """Return rows (RSS, TSS, MSS) per target.
 
     TSS and MSS are centred (weighted) with an intercept and uncentred without, as R's.
+    The residuals are computed in extended precision, so that an exact fit has an RSS of
+    (nearly) zero; TSS and MSS need no more than float64.
     """
-    wl = w.astype(np.longdouble)[:, None]
-    fitted = x.astype(np.longdouble) @ coef.T.astype(np.longdouble)
-    fitted += intercept.astype(np.longdouble)
-    yl = y.astype(np.longdouble)
+    fitted = x @ coef.T + intercept
+    residual = y.astype(np.longdouble) - (x.astype(np.longdouble) @ coef.T.astype(np.longdouble))
+    residual -= intercept.astype(np.longdouble)
+    rss = np.einsum("i,ij,ij->j", w.astype(np.longdouble), residual, residual)
     if fit_intercept:
-        total = yl - np.sum(wl * yl, axis=0) / np.sum(wl)
-        model = fitted - np.sum(wl * fitted, axis=0) / np.sum(wl)
+        total_sum = np.sum(w)
+        total = y - (w @ y) / total_sum
+        model = fitted - (w @ fitted) / total_sum
     else:
-        total, model = yl, fitted
-    residual = yl - fitted
-    return np.stack([np.sum(wl * a * a, axis=0) for a in (residual, total, model)])
+        total, model = y, fitted
+    tss = np.einsum("i,ij,ij->j", w, total, total)
+    mss = np.einsum("i,ij,ij->j", w, model, model)
+    return np.stack([rss, tss.astype(np.longdouble), mss.astype(np.longdouble)])
 
 
 def _factor(x: Floats, w: Floats, fit_intercept: bool) -> _Factor:
@@ -246,11 +252,26 @@ def _power_of_two(norms: Floats) -> Floats:
     return np.where(norms > 0, np.ldexp(1.0, exponents), 1.0)
 
 
-def _condition_number(x: Floats, w: Floats, fit_intercept: bool) -> float | None:
-    """Return statsmodels' ``condition_number``: largest over smallest singular value."""
-    design = np.hstack([np.ones((len(x), 1)), x]) if fit_intercept else x
-    singular = np.linalg.svd(design * np.sqrt(w)[:, None], compute_uv=False)
-    smallest = singular.min() if len(singular) == design.shape[1] else 0.0
+def _condition_number(x: Floats, w: Floats, fit_intercept: bool, factor: _Factor | None) -> float | None:
+    """Return statsmodels' ``condition_number``: largest over smallest singular value.
+
+    Of the raw weighted design ``A = [1, x] * sqrt(w)``. With a factor ``C = QR`` of the
+    shifted and scaled design, ``A = C T`` for a small triangular ``T``, so ``A`` has the
+    singular values of ``R T``: no second pass over the rows.
+    """
+    if factor is not None:
+        scale = np.diag(factor.scale)
+        if factor.intercept_scale is None:
+            transform = scale
+        else:
+            top = factor.intercept_scale * np.concatenate([[1.0], factor.offset])
+            transform = np.vstack([top, np.hstack([np.zeros((len(factor.scale), 1)), scale])])
+        singular = np.linalg.svd(factor.r @ transform, compute_uv=False)
+    else:
+        design = np.hstack([np.ones((len(x), 1)), x]) if fit_intercept else x
+        singular = np.linalg.svd(design * np.sqrt(w)[:, None], compute_uv=False)
+    columns = x.shape[1] + int(fit_intercept)
+    smallest = singular.min() if len(singular) == columns else 0.0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ratio = float(singular.max() / smallest) if smallest > 0 else np.inf
     return ratio if np.isfinite(ratio) else None
