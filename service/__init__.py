@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from service.settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> falcon.App:
+def create_app(settings: Settings | None = None) -> falcon.App[falcon.Request, falcon.Response]:
     """Build the WSGI application (see ``service.app.create_app``)."""
     from service.app import create_app as build
 

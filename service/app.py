@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 import traceback
+from typing import Any
 
 import falcon
 
@@ -18,10 +19,10 @@ OPEN_PATHS = frozenset({"/health", "/openapi.json"})
 ENDPOINTS = "POST /fit, POST /predict, GET /health and GET /openapi.json"
 
 
-def create_app(settings: Settings | None = None) -> falcon.App:
+def create_app(settings: Settings | None = None) -> falcon.App[falcon.Request, falcon.Response]:
     """Build the WSGI application for ``settings`` (the defaults when omitted)."""
     settings = settings or Settings()
-    middleware: list[object] = []
+    middleware: list[Any] = []
     if settings.cors_origins:
         middleware.append(
             falcon.CORSMiddleware(allow_origins=list(settings.cors_origins), expose_headers=["WWW-Authenticate"])

@@ -11,7 +11,8 @@ shows as a rank deficiency.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field as dataclass_field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 import numpy as np
 import scipy.linalg
@@ -125,7 +126,7 @@ def predict(X_test: np.ndarray | None, coef: np.ndarray, intercept: np.ndarray) 
     if X_test is None:
         return None
     with np.errstate(all="ignore"):
-        predictions = X_test @ coef.T + intercept
+        predictions: np.ndarray = X_test @ coef.T + intercept
     if not np.isfinite(predictions).all():
         raise InvalidInput(
             "A prediction overflowed the range of a float64; rescale 'X_test' or the model.", "X_test"
@@ -172,7 +173,8 @@ def column_scale(X: np.ndarray) -> np.ndarray:
     """A power of two near each column's largest magnitude (1 for an all-zero column)."""
     largest = np.maximum(X.max(axis=0), -X.min(axis=0))
     _, exponent = np.frexp(largest)
-    return np.ldexp(1.0, np.where(largest > 0, exponent, 1) - 1)
+    scale: np.ndarray = np.ldexp(1.0, np.where(largest > 0, exponent, 1) - 1)
+    return scale
 
 
 def refine(

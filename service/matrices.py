@@ -139,7 +139,7 @@ def read_columns(columns: dict[str, object], field: str) -> Matrix:
     if not columns:
         raise InvalidInput(f"'{field}' must have at least one column. Got an empty object instead.", field)
     names = tuple(columns)
-    arrays = []
+    arrays: list[np.ndarray] = []
     for name in names:
         column = columns[name]
         if not isinstance(column, list):
@@ -176,7 +176,7 @@ def read_records(records: list[object], field: str) -> Matrix:
             what = f"lacks the key {missing[0]!r}" if missing else f"has the key {extra[0]!r}"
             raise InvalidInput(f"'{field}' record {i} {what}, unlike record 0; every record has the same keys.", field)
         row = [record[k] for k in names]
-        for name, element in zip(names, row):
+        for name, element in zip(names, row, strict=True):
             if type(element) is not float or not -MAX_MAGNITUDE <= element <= MAX_MAGNITUDE:
                 check_element(field, i, name, element)
         rows.append(row)

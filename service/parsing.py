@@ -13,7 +13,8 @@ import difflib
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field as dataclass_field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Literal
 
 import numpy as np
@@ -21,7 +22,7 @@ import orjson
 import simdjson
 
 from service.errors import InvalidInput, MalformedBody, describe
-from service.matrices import MAX_MAGNITUDE, Matrix, plural, read_matrix, read_vector, within_range
+from service.matrices import Matrix, plural, read_matrix, read_vector, within_range
 from service.settings import Limits
 
 Endpoint = Literal["fit", "predict"]

@@ -26,7 +26,7 @@ LongFloats = NDArray[np.longdouble]
 _INFERENCE_KEYS = ("std_error", "t_value", "p_value", "ci_lower", "ci_upper")
 
 
-class UndefinedInterval(ValueError):  # noqa: N818 (the name fitting.py catches)
+class UndefinedInterval(ValueError):
     """An interval was asked for a fit where it cannot exist.
 
     That is: zero residual degrees of freedom, a rank-deficient design, or
