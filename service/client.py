@@ -1,0 +1,214 @@
+"""A small client of fitserve for notebooks and scripts: numpy, lists or pandas in, answers out.
+
+::
+
+    import service
+    from service import client
+
+    with service.serve_in_background(port=0) as server:
+        answer = client.fit(server.url, X_train, y_train, X_test, statistics=True)
+        again = client.predict(server.url, X_new, model=answer)  # no refit
+
+Inputs are converted to the JSON of the HTTP contract (API.md), as follows.
+
+- a numpy array or a list: a 2-D one is a list of rows, a 1-D one a flat list (one feature, or one target);
+- a dict of columns (numpy arrays or lists): named columns, as a ``DataFrame``;
+- a pandas ``DataFrame``: an object of named columns, so column names become ``feature_names``
+  (or ``target_names`` for ``y_train``); names that are not strings are turned into strings;
+- a pandas ``Series``: with a name, one named column (a named feature or a named target);
+  without one, a flat list. The index of a ``DataFrame`` or ``Series`` is ignored: rows go by position.
+
+Numeric and boolean columns are sent as floats; anything else is sent as it is, for the service
+to reject with a message naming the field and the position. ``NaN``, infinities and pandas'
+``NA`` are sent as ``null``, which the service rejects in the same way. Options left at the
+contract's defaults are not sent. ``url`` is a base URL or anything with a ``.url`` (the handle
+of ``serve_in_background``). HTTP is spoken by ``urllib.request``; pandas is never imported
+here, only recognised when it is already loaded.
+
+Every error answer raises ``ServiceError`` (``.status``, ``.title``, ``.detail``, ``.field``,
+from the problem+json body). A server that cannot be reached raises ``urllib.error.URLError``
+(an ``OSError``), as urllib does.
+"""
+
+from __future__ import annotations
+
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import orjson
+
+__all__ = ["ServiceError", "fit", "health", "predict"]
+
+DEFAULT_TIMEOUT = 60.0
+Interval = Literal["none", "confidence", "prediction"]
+MODEL_KEYS = ("coef", "intercept", "feature_names", "target_names")
+
+
+class Served(Protocol):
+    """Anything with a ``url``, such as the handle of ``service.serve_in_background``."""
+
+    url: str
+
+
+class ServiceError(Exception):
+    """The service answered with an error (problem+json): its status, title, detail and field."""
+
+    def __init__(self, status: int, title: str, detail: str, field: str | None = None) -> None:
+        super().__init__(f"{status} {title}: {detail}")
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.field = field
+
+
+def health(url: str | Served, *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+    """Ask ``GET /health``: ``{"status": "ok", "version": ...}``."""
+    return request(url, "/health", None, None, timeout)
+
+
+def fit(
+    url: str | Served,
+    X_train: Any,
+    y_train: Any,
+    X_test: Any = None,
+    *,
+    sample_weight: Any = None,
+    fit_intercept: bool = True,
+    positive: bool = False,
+    statistics: bool = False,
+    interval: Interval = "none",
+    level: float = 0.95,
+    token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> dict[str, Any]:
+    """Fit on ``X_train`` and ``y_train`` (``POST /fit``); predict ``X_test`` when given."""
+    body = {"X_train": matrix(X_train), "y_train": matrix(y_train), "X_test": matrix(X_test)}
+    body["sample_weight"] = vector(sample_weight)
+    body.update(options(fit_intercept, positive, statistics, interval, level))
+    return request(url, "/fit", body, token, timeout)
+
+
+def predict(
+    url: str | Served,
+    X_test: Any,
+    *,
+    model: Mapping[str, Any] | None = None,
+    X_train: Any = None,
+    y_train: Any = None,
+    sample_weight: Any = None,
+    fit_intercept: bool = True,
+    positive: bool = False,
+    statistics: bool = False,
+    interval: Interval = "none",
+    level: float = 0.95,
+    token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> dict[str, Any]:
+    """Predict ``X_test`` (``POST /predict``) from a ``model`` (an earlier answer) or from training data."""
+    body: dict[str, Any] = {"X_test": matrix(X_test)}
+    if model is not None:
+        body["model"] = {key: model[key] for key in MODEL_KEYS if key in model}
+    body.update(X_train=matrix(X_train), y_train=matrix(y_train), sample_weight=vector(sample_weight))
+    body.update(options(fit_intercept, positive, statistics, interval, level))
+    return request(url, "/predict", body, token, timeout)
+
+
+def options(
+    fit_intercept: bool, positive: bool, statistics: bool, interval: Interval, level: float
+) -> dict[str, Any]:
+    """The options that differ from the contract's defaults (a ``model`` request takes no others)."""
+    given = {
+        "fit_intercept": fit_intercept if fit_intercept is not True else None,
+        "positive": positive or None,
+        "statistics": statistics or None,
+        "interval": interval if interval != "none" else None,
+        "level": level if level != 0.95 else None,
+    }
+    return {key: value for key, value in given.items() if value is not None}
+
+
+def matrix(value: Any) -> Any:
+    """The JSON form of a matrix or a target: named columns for pandas, lists for the rest."""
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(value, pandas.DataFrame):
+        columns: dict[str, Any] = {}
+        for name, column in value.items():
+            if str(name) in columns:
+                raise ValueError(f"Column names must be distinct as strings. Got {str(name)!r} twice.")
+            columns[str(name)] = values(column)
+        return columns
+    if pandas is not None and isinstance(value, pandas.Series):
+        return values(value) if value.name is None else {str(value.name): values(value)}
+    if isinstance(value, Mapping):
+        return {str(name): values(column) for name, column in value.items()}
+    return values(value)
+
+
+def vector(value: Any) -> Any:
+    """The JSON form of a vector (``sample_weight``): a flat list whatever its type."""
+    return values(value)
+
+
+def values(value: Any) -> Any:
+    """Numbers of an array, a list or a pandas column, as floats where they are numeric or boolean."""
+    if value is None or isinstance(value, (list, tuple)):
+        return value
+    numeric = getattr(getattr(value, "dtype", None), "kind", None) in ("b", "i", "u", "f")
+    if hasattr(value, "to_numpy"):  # pandas, whose nullable columns hold NA: sent as NaN, so null
+        return value.to_numpy(np.float64, na_value=np.nan) if numeric else value.to_numpy().tolist()
+    array = np.asarray(value)
+    return np.ascontiguousarray(array, np.float64) if array.dtype.kind in "biuf" else array.tolist()
+
+
+def request(
+    url: str | Served, path: str, body: dict[str, Any] | None, token: str | None, timeout: float
+) -> dict[str, Any]:
+    """Send one request and read its JSON answer; raise ``ServiceError`` on an error answer."""
+    base = url if isinstance(url, str) else url.url
+    headers = {"Accept": "application/json"}
+    data = None
+    if body is not None:
+        present = {key: value for key, value in body.items() if value is not None}
+        data = orjson.dumps(present, option=orjson.OPT_SERIALIZE_NUMPY, default=plain)
+        headers["Content-Type"] = "application/json"
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    sent = urllib.request.Request(base.rstrip("/") + path, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(sent, timeout=timeout) as answer:
+            result: dict[str, Any] = orjson.loads(answer.read())
+            return result
+    except urllib.error.HTTPError as error:
+        with error:
+            raise problem(error.code, error.read()) from None
+
+
+def problem(status: int, content: bytes) -> ServiceError:
+    """The ``ServiceError`` of an error answer; a body that is not problem+json becomes the detail."""
+    try:
+        document = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        document = None
+    if not isinstance(document, dict):
+        text = content.decode("utf-8", "replace").strip()[:200]
+        return ServiceError(status, "Error", text or f"The server answered {status} without a body.")
+    field = document.get("field")
+    return ServiceError(
+        status,
+        str(document.get("title", "Error")),
+        str(document.get("detail", "")),
+        field if isinstance(field, str) else None,
+    )
+
+
+def plain(value: Any) -> Any:
+    """What orjson cannot serialize by itself: numpy scalars and arrays it does not take."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"Type {type(value).__name__} cannot be sent as JSON.")
