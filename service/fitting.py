@@ -149,7 +149,8 @@ def solve(
         )
         estimator.fit(Xs, Y, sample_weight=weights)
         coef = np.asarray(estimator.coef_, dtype=np.float64).reshape(Y.shape[1], p)
-        intercept = np.asarray(estimator.intercept_, dtype=np.float64).reshape(Y.shape[1])
+        # Without an intercept, sklearn gives a single 0.0 whatever the number of targets.
+        intercept = np.broadcast_to(np.asarray(estimator.intercept_, dtype=np.float64), (Y.shape[1],)).copy()
         rank = None if positive else int(estimator.rank_)
         if rank == p and np.isfinite(coef).all() and condition(estimator.singular_) > REFINE_ABOVE_CONDITION:
             coef, intercept = refine(Xs, Y, weights, fit_intercept, coef, intercept)

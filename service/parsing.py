@@ -227,7 +227,8 @@ def parse_json(body: bytes, endpoint: Endpoint, limits: Limits) -> FitRequest:
         if body.count(b"[") != fast.arrays + fast.brackets_in_values:
             raise Uncertain
         return request
-    except (Uncertain, InvalidInput):
+    except (Uncertain, InvalidInput, KeyError):
+        # KeyError: simdjson cannot look up some keys (those with a NUL character).
         del document, fast
         return build_request(PlainFields(decode_exactly(body, None)), endpoint, limits)
 
@@ -255,11 +256,16 @@ def decode_with_infinities(body: bytes) -> object:
         raise MalformedBody(f"The body is not valid JSON: {constant} is not a JSON value.")
 
     try:
-        document = json.loads(bytes(body).decode("utf-8"), parse_constant=refuse)
+        document = json.loads(bytes(body).decode("utf-8"), parse_constant=refuse, parse_int=read_integer)
         orjson.dumps(document)  # refuses strings with unpaired surrogates, as orjson.loads does
     except (ValueError, TypeError, RecursionError) as exc:
         raise MalformedBody(f"The body is not valid JSON: {exc}.") from None
     return document
+
+
+def read_integer(text: str) -> int | float:
+    """Read a JSON integer as orjson does: exact within 64 bits, else the nearest float (or inf)."""
+    return int(text) if len(text.lstrip("-")) <= 18 else float(text)
 
 
 def malformed_detail(body: bytes, error: Exception) -> str:
@@ -271,7 +277,8 @@ def malformed_detail(body: bytes, error: Exception) -> str:
         return "The body is not valid JSON: a string has an invalid escape or an unpaired surrogate."
     if isinstance(error, orjson.JSONDecodeError):
         return f"The body is not valid JSON: {error.msg} at character {error.pos}."
-    return "The body is not valid JSON: " + (text.split(":", 1)[-1].strip() or "it cannot be parsed") + "."
+    reason = " ".join(text.split(":", 1)[-1].split()).rstrip(".")
+    return "The body is not valid JSON: " + (reason or "it cannot be parsed") + "."
 
 
 def json_kind(value: object) -> str:
