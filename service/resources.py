@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import io
+
 import falcon
+import orjson
+from falcon.media import MultipartFormHandler
+from falcon.media.multipart import MultipartParseOptions
+from falcon.uri import parse_query_string
 
 from service import __version__
-from service.errors import BodyTooLarge, UnsupportedMediaType
+from service.errors import BodyTooLarge, MalformedBody, UnsupportedMediaType
 from service.fitting import fit
 from service.openapi import build_document
 from service.parsing import Endpoint, parse_json
 from service.rendering import render_csv, render_json
 from service.settings import Settings
-
-import orjson
+from service.tables import Part, parse_csv, parse_form
 
 JSON = "application/json"
 CSV = "text/csv"
+MULTIPART = "multipart/form-data"
 
 
 class FitResource:
@@ -24,15 +30,25 @@ class FitResource:
     def __init__(self, settings: Settings, endpoint: Endpoint) -> None:
         self.settings = settings
         self.endpoint = endpoint
+        # A part may be as large as the whole body may be (Falcon's default stops at 1 MiB).
+        options = MultipartParseOptions()
+        options.max_body_part_buffer_size = settings.max_body_bytes
+        self.multipart = MultipartFormHandler(options)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Fit and answer."""
         media = media_type(req, self.endpoint)
         body = read_body(req, self.settings.max_body_bytes)
+        limits = self.settings.limits
         if media == JSON:
-            request = parse_json(body, self.endpoint, self.settings.limits)
-        else:  # pragma: no cover - media_type only lets JSON through for now
-            raise UnsupportedMediaType(f"/{self.endpoint} does not take {media}.")
+            request = parse_json(body, self.endpoint, limits)
+        else:
+            params = parse_query_string(req.query_string, keep_blank=True)
+            if media == CSV:
+                request = parse_csv(body, params, self.endpoint, limits)
+            else:
+                parts = read_parts(self.multipart, body, req.content_type or MULTIPART)
+                request = parse_form(parts, params, self.endpoint, limits)
         result = fit(request)
         if req.client_prefers([JSON, CSV]) == CSV:
             resp.content_type = CSV
@@ -47,14 +63,27 @@ def media_type(req: falcon.Request, endpoint: Endpoint) -> str:
     content_type = (req.content_type or "").split(";", 1)[0].strip().lower()
     if content_type == JSON or (content_type.startswith("application/") and content_type.endswith("+json")):
         return JSON
-    arrived = f"got {content_type}" if content_type else "got no Content-Type"
+    if content_type in (CSV, MULTIPART):
+        return content_type
+    arrived = f"got {content_type[:60]}" if content_type else "got no Content-Type"
     hint = ""
     if content_type == "application/x-www-form-urlencoded":
-        hint = " (curl's -d sends that: use --json for JSON)"
+        hint = " (curl's -d sends that: use --json for JSON, or -F for CSV files)"
     raise UnsupportedMediaType(
-        f"/{endpoint} takes application/json; {arrived}{hint}. "
-        "With curl, send JSON with --json '{...}' or -H 'Content-Type: application/json'."
+        f"/{endpoint} takes application/json, text/csv or multipart/form-data; {arrived}{hint}. "
+        "With curl: --json '{...}' for JSON, --data-binary @train.csv -H 'Content-Type: text/csv' "
+        "for a CSV training table, or -F train=@train.csv -F test=@test.csv for multipart."
     )
+
+
+def read_parts(handler: MultipartFormHandler, body: bytes, content_type: str) -> list[Part]:
+    """Split a multipart/form-data body into its named parts with Falcon's parser; 400 if malformed."""
+    try:
+        form = handler.deserialize(io.BytesIO(body), content_type, len(body))
+        return [(part.name, part.get_data()) for part in form]
+    except falcon.HTTPError as exc:  # MultipartParseError, or HTTPInvalidHeader for a missing boundary
+        reason = str(exc.description or exc.title).rstrip(".")
+        raise MalformedBody(f"The body is not valid multipart/form-data: {reason[:200]}.") from None
 
 
 def read_body(req: falcon.Request, limit: int) -> bytes:
