@@ -91,7 +91,11 @@ def read_body(req: falcon.Request, limit: int) -> bytes:
     length = req.content_length
     if length is not None and length > limit:
         raise BodyTooLarge(too_large_detail(length, limit))
-    body = req.bounded_stream.read(limit + 1)
+    if length is None and req.env.get("wsgi.input_terminated"):
+        # A chunked body (PEP 3333 servers that de-chunk say so): read no more than the limit allows.
+        body = req.stream.read(limit + 1)
+    else:
+        body = req.bounded_stream.read(limit + 1)
     if len(body) > limit:
         raise BodyTooLarge(too_large_detail(None, limit))
     return body
