@@ -293,7 +293,7 @@ def build_request(fields: Fields, endpoint: Endpoint, limits: Limits, fast: bool
     names = fields.names()
     for name in names:
         if name not in FIELDS:
-            raise InvalidInput(unknown_field_detail(name), name)
+            raise InvalidInput(unknown_field_detail(name), excerpt(name))
     present = set(names)
     if "model" in present:
         return build_model_request(fields, endpoint, present, limits)
@@ -340,8 +340,12 @@ def unknown_field_detail(name: str) -> str:
     """Say that a field is unknown, suggesting the closest known one."""
     close = difflib.get_close_matches(name, FIELDS, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    shown = name if len(name) <= 40 else name[:37] + "..."
-    return f"{shown!r} is not a field of this API.{hint} The fields are: {', '.join(FIELDS)}."
+    return f"{excerpt(name)!r} is not a field of this API.{hint} The fields are: {', '.join(FIELDS)}."
+
+
+def excerpt(name: str) -> str:
+    """A name as errors show it: whole when short, else its first 37 characters and '...'."""
+    return name if len(name) <= 40 else name[:37] + "..."
 
 
 def check_size(field: str, matrix: Matrix, limits: Limits) -> None:
