@@ -7,6 +7,8 @@ tests can hold the two against each other. Pure data: no falcon, no I/O.
 
 from __future__ import annotations
 
+import copy
+
 Schema = dict[str, object]
 
 _DESCRIPTION = (
@@ -38,6 +40,7 @@ _ERRORS: dict[str, tuple[str, str]] = {
     "500": ("InternalError", "Never caused by input; generic text only."),
 }
 _KINDS = ["confidence", "prediction"]
+_FLAGS = ["fit_intercept", "positive", "statistics"]
 _POST_ERRORS = ["400", "401", "405", "413", "415", "422", "503", "500"]
 
 _CSV_ANSWER = (
@@ -46,6 +49,35 @@ _CSV_ANSWER = (
     "names), then `lower_<target>` and `upper_<target>` for each target when an "
     "interval was asked. Without `X_test`, the header row alone."
 )
+
+
+_TRAIN_CSV = "x1,x2,y\n1,2,1\n2,1,2\n3,5,3\n4,4,5\n"
+_SEED = {"X_train": [[1, 2], [2, 1], [3, 5]], "y_train": [1, 2, 3], "X_test": [[4, 4]]}
+_FORM = {"train": _TRAIN_CSV, "test": "x1,x2\n4,4\n5,1\n", "target": "y"}
+# Each answers 200; the tests send every one of them.
+_EXAMPLES: dict[str, dict[str, Schema]] = {
+    "FitRequest": {
+        "rows": {"summary": "Rows of features, one target, a query point", "value": _SEED},
+        "named": {"summary": "Named columns, with statistics and intervals", "value": {
+            "X_train": {"age": [30, 40, 50, 60]}, "y_train": [1.7, 1.8, 1.75, 1.9],
+            "X_test": {"age": [45]}, "statistics": True, "interval": "prediction"}},
+    },
+    "PredictRequest": {
+        "seed": {"summary": "Training data and query points", "value": _SEED},
+        "model": {"summary": "An earlier answer's model", "value": {
+            "model": {"coef": [0.5, 0.25], "intercept": 1.0}, "X_test": [[4, 4]]}},
+    },
+    "FitTable": {"table": {"summary": "The last column is the target",
+                           "value": _TRAIN_CSV}},
+    "FitForm": {"form": {"summary": "A training table and query points", "value": _FORM}},
+    "PredictForm": {"form": {"summary": "A training table and query points",
+                             "value": _FORM}},
+}
+
+
+def _examples(name: str) -> dict[str, Schema]:
+    """Copy the examples of one request body, so that no two documents share them."""
+    return copy.deepcopy(_EXAMPLES[name])
 
 
 def _ref(name: str, kind: str = "schemas") -> Schema:
@@ -93,12 +125,19 @@ def _options() -> dict[str, Schema]:
     }
 
 
-def _csv_columns() -> dict[str, Schema]:
-    """Describe the column choices of a CSV training table."""
+def _table_options() -> dict[str, Schema]:
+    """Describe the fields of a table body, sent as query parameters or form fields."""
+    options = _options()
+    for name in _FLAGS:
+        options[name]["description"] = (f"{options[name]['description']} Written `true` "
+                                        "or `false` (also `1` or `0`, in any case).")
     return {
-        "target": {"type": "string", "description": "The target column(s), "
-                   "comma-separated; default the last column."},
-        "weight": {"type": "string", "description": "A column of sample weights."},
+        "target": {"type": "string", "description": "The target column(s) of the "
+                   "training table, comma-separated; default the last column other "
+                   "than `weight`."},
+        "weight": {"type": "string", "description": "The column of the training table "
+                   "that holds `sample_weight`; default none."},
+        **options,
     }
 
 
@@ -139,23 +178,32 @@ def _request(predict: bool) -> Schema:
 
 def _form(predict: bool) -> Schema:
     """Make the schema of the multipart body of `/predict` (or of `/fit`)."""
-    csv_file: Schema = {"type": "string", "format": "binary",
-                        "contentMediaType": "text/csv"}
+    # A part is text read as UTF-8, sent as a file or not: OpenAPI 3.1 says so with
+    # `contentMediaType`; 3.0's `format: binary` would mean any bytes (an image, say).
+    csv_text: Schema = {"type": "string", "contentMediaType": "text/csv"}
+    test = "The query points: a table of the feature columns, header row first, " \
+           "matched to the training features by name (`curl -F test=@test.csv`)."
     properties: dict[str, Schema] = {
-        "train": {**csv_file, "description": "The training table, header row first."},
-        "test": {**csv_file, "description": "The feature columns of the query points."},
-        **_csv_columns(),
-        **_options(),
+        "train": {**csv_text, "description": "The training table, header row first "
+                  "(`curl -F train=@train.csv`): the features, the target(s) and, "
+                  "with `weight`, a weight column."},
+        "test": {**csv_text, "description": test if predict else f"{test} Optional."},
+        **_table_options(),
     }
-    return _object(properties, ["train", "test"] if predict else ["train"])
+    return _object(properties, ["train", "test"] if predict else ["train"],
+                   additionalProperties=False,
+                   description="Each part at most once. A part not listed is a 422, "
+                   "and so is a field given both as a part and as a query parameter.")
 
 
 def _query_parameters() -> list[Schema]:
-    """List the query parameters that carry the options of a `text/csv` body."""
+    """List the query parameters that carry the fields of a table body."""
     return [{"name": name, "in": "query", "required": False,
-             "description": f"{schema.pop('description')} For `text/csv` bodies.",
+             "description": f"{schema.pop('description')} For `text/csv` and "
+             "`multipart/form-data` bodies; a JSON body ignores the query string. An "
+             "unknown query parameter, or one given twice, is a 422.",
              "schema": schema}
-            for name, schema in {**_csv_columns(), **_options()}.items()]
+            for name, schema in _table_options().items()]
 
 
 def _statistics() -> Schema:
@@ -273,19 +321,29 @@ def _error_responses(statuses: list[str]) -> dict[str, Schema]:
 def _post(operation_id: str, summary: str, predict: bool) -> Schema:
     """Make the POST operation of `/fit` or `/predict`."""
     prefix = "Predict" if predict else "Fit"
+    table: Schema = {"schema": {"type": "string", "description": "The training table, "
+                                "header row first; `target`, `weight` and the options "
+                                "are query parameters."},
+                     "examples": _examples("FitTable")}
+    if predict:
+        table = {"schema": {"type": "string", "description": "Taken but never fitted: "
+                            "a CSV body is the training table alone, without the "
+                            "`X_test` that `/predict` needs, so it is a 422 naming "
+                            "`X_test` (400 if empty or not UTF-8). Send multipart."}}
     content: dict[str, Schema] = {
-        **_json(_ref(f"{prefix}Request")),
-        "multipart/form-data": {"schema": _ref(f"{prefix}Form"), "encoding": {
-            "train": {"contentType": "text/csv"}, "test": {"contentType": "text/csv"}}},
+        "application/json": {"schema": _ref(f"{prefix}Request"),
+                             "examples": _examples(f"{prefix}Request")},
+        "text/csv": table,
+        "multipart/form-data": {"schema": _ref(f"{prefix}Form"),
+                                "examples": _examples(f"{prefix}Form"),
+                                "encoding": {"train": {"contentType": "text/csv"},
+                                             "test": {"contentType": "text/csv"}}},
     }
-    if not predict:
-        content["text/csv"] = {"schema": {
-            "type": "string", "description": "The training table, header row first; "
-            "the options are query parameters."}}
     operation: Schema = {
         "operationId": operation_id,
         "summary": summary,
         "security": [{"bearerAuth": []}, {}],
+        "parameters": _query_parameters(),
         "requestBody": {"required": True, "content": content},
         "responses": {
             "200": {"description": "The fit, and predictions when `X_test` is given.",
@@ -298,8 +356,6 @@ def _post(operation_id: str, summary: str, predict: bool) -> Schema:
     if predict:
         operation["description"] = ("A `text/csv` body carries no `X_test`, so it is a "
                                     "422 here: send multipart instead.")
-    else:
-        operation["parameters"] = _query_parameters()
     return operation
 
 

@@ -6,12 +6,15 @@ import copy
 import json
 from typing import Any
 
+import falcon.testing
 import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+from urllib3 import encode_multipart_formdata
 
 from service.openapi import build_document
+from service.tables import PARAMETERS, PARTS
 
 # The tables of API.md, copied here so that a change to either side fails a test.
 ENDPOINTS = [("post", "/fit"), ("post", "/predict"), ("get", "/health"),
@@ -23,6 +26,7 @@ ANSWER_FIELDS = ["coef", "intercept", "predictions", "feature_names", "target_na
                  "statistics", "intervals"]
 ERROR_STATUSES = ["400", "401", "413", "415", "422", "503", "500"]
 POSTS = ["/fit", "/predict"]
+BODIES = ["application/json", "text/csv", "multipart/form-data"]
 SEED = {"X_train": [[1, 2], [2, 1], [3, 5]], "y_train": [1, 2, 3], "X_test": [[4, 4]]}
 
 
@@ -89,8 +93,13 @@ def test_info_carries_the_version() -> None:
 def test_documents_are_independent() -> None:
     first = build("1")
     first["components"]["schemas"]["Problem"]["required"].append("oops")
+    first["paths"]["/fit"]["post"]["requestBody"]["content"]["application/json"][
+        "examples"]["rows"]["value"]["X_train"].append([9, 9])
     second = build("1")
     assert "oops" not in second["components"]["schemas"]["Problem"]["required"]
+    assert second == build("1")
+    assert second["paths"]["/fit"]["post"]["requestBody"]["content"]["application/json"][
+        "examples"]["rows"]["value"]["X_train"] == [[1, 2], [2, 1], [3, 5]]
 
 
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
@@ -151,20 +160,94 @@ def test_bearer_auth_is_optional_and_only_on_posts(document: dict[str, Any]) -> 
             assert security == []
 
 
-def test_content_types(document: dict[str, Any]) -> None:
-    fit = operation(document, "post", "/fit")
-    assert set(fit["requestBody"]["content"]) == {"application/json", "text/csv",
-                                                  "multipart/form-data"}
+@pytest.mark.parametrize("path", POSTS)
+def test_content_types(document: dict[str, Any], path: str) -> None:
+    content = operation(document, "post", path)["requestBody"]["content"]
+    assert list(content) == BODIES
+
+
+@pytest.mark.parametrize("path", POSTS)
+def test_query_parameters_are_the_ones_tables_reads(document: dict[str, Any],
+                                                    path: str) -> None:
+    parameters = operation(document, "post", path)["parameters"]
+    assert [parameter["name"] for parameter in parameters] == list(PARAMETERS)
+    for parameter in parameters:
+        assert parameter["in"] == "query" and parameter["required"] is False
+        assert "multipart/form-data" in parameter["description"]
+        if parameter["schema"].get("type") == "boolean":
+            assert "`1` or `0`" in parameter["description"]
+
+
+@pytest.mark.parametrize("path", POSTS)
+def test_form_parts_are_the_ones_tables_reads(document: dict[str, Any], path: str) -> None:
+    media = operation(document, "post", path)["requestBody"]["content"]["multipart/form-data"]
+    form = deref(document, media["schema"])
+    assert list(form["properties"]) == list(PARTS)
+    assert form["additionalProperties"] is False
+    assert form["required"] == (["train", "test"] if path == "/predict" else ["train"])
+    for part in ("train", "test"):
+        # Text read as UTF-8, not any bytes: `format: binary` makes generators send images.
+        assert form["properties"][part]["contentMediaType"] == "text/csv"
+        assert "format" not in form["properties"][part]
+        assert media["encoding"][part] == {"contentType": "text/csv"}
+
+
+def test_csv_on_predict_is_documented_as_a_422(document: dict[str, Any]) -> None:
     predict = operation(document, "post", "/predict")
-    assert set(predict["requestBody"]["content"]) == {"application/json",
-                                                      "multipart/form-data"}
-    query = {parameter["name"] for parameter in fit["parameters"]}
-    assert query == {"target", "weight", "fit_intercept", "positive", "statistics",
-                     "interval", "level"}
-    form = deref(document, predict["requestBody"]["content"]["multipart/form-data"]
-                 ["schema"])
-    assert {"train", "test", "target"} <= set(form["properties"])
-    assert form["required"] == ["train", "test"]
+    text = predict["requestBody"]["content"]["text/csv"]["schema"]["description"]
+    assert "422" in text and "`X_test`" in text and "multipart" in text
+    assert "422" in predict["description"]
+    assert "examples" not in predict["requestBody"]["content"]["text/csv"]
+
+
+def examples(document: dict[str, Any]) -> list[tuple[str, str, str, Any]]:
+    """List every request example of the document: (path, media type, name, value)."""
+    return [(path, media, name, example["value"])
+            for path in POSTS
+            for media, body in operation(document, "post", path)["requestBody"]
+            ["content"].items()
+            for name, example in body.get("examples", {}).items()]
+
+
+def test_every_body_but_csv_on_predict_has_examples(document: dict[str, Any]) -> None:
+    given = {(path, media) for path, media, _, _ in examples(document)}
+    expected = {(path, media) for path in POSTS for media in BODIES}
+    assert given == expected - {("/predict", "text/csv")}
+
+
+def test_examples_match_their_schemas(document: dict[str, Any]) -> None:
+    for path, media, name, value in examples(document):
+        body = operation(document, "post", path)["requestBody"]["content"][media]
+        root = {"components": document["components"], **body["schema"]}
+        assert Draft202012Validator(root).is_valid(value), (path, media, name)
+
+
+def test_examples_answer_200(document: dict[str, Any],
+                             client: falcon.testing.TestClient) -> None:
+    for path, media, name, value in examples(document):
+        if media == "application/json":
+            data, content_type = json.dumps(value).encode(), media
+        elif media == "text/csv":
+            data, content_type = value.encode(), media
+        else:
+            files = {key: (f"{key}.csv", text.encode(), "text/csv")
+                     if key in ("train", "test") else text
+                     for key, text in value.items()}
+            data, content_type = encode_multipart_formdata(files)
+        answer = client.simulate_post(path, body=data,
+                                      headers={"Content-Type": content_type})
+        assert answer.status_code == 200, (path, media, name, answer.text)
+        validator(document, "FitAnswer").validate(answer.json)
+
+
+def test_a_csv_body_on_predict_answers_the_documented_422(
+        document: dict[str, Any], client: falcon.testing.TestClient) -> None:
+    table = operation(document, "post", "/fit")["requestBody"]["content"]["text/csv"]
+    body = next(iter(table["examples"].values()))["value"]
+    answer = client.simulate_post("/predict", body=body.encode(),
+                                  headers={"Content-Type": "text/csv"})
+    assert answer.status_code == 422
+    assert answer.json["field"] == "X_test"
 
 
 @pytest.mark.parametrize(("name", "body"), [
