@@ -93,14 +93,15 @@ def fit(request: FitRequest) -> FitResult:
     if options.statistics or options.interval != "none":
         terms = list(request.feature_names or (f"x{j}" for j in range(X.shape[1])))
         try:
-            inference = statistics.infer(
-                X, Y, weights,
-                coef=coef, intercept=intercept,
-                fit_intercept=options.fit_intercept, positive=options.positive,
-                rank_deficient=rank is not None and rank < X.shape[1],
-                terms=terms, rank=rank, level=options.level,
-                X_test=request.X_test, interval=options.interval,
-            )  # fmt: skip
+            with np.errstate(all="ignore"):  # every statistic is checked for finiteness after
+                inference = statistics.infer(
+                    X, Y, weights,
+                    coef=coef, intercept=intercept,
+                    fit_intercept=options.fit_intercept, positive=options.positive,
+                    rank_deficient=rank is not None and rank < X.shape[1],
+                    terms=terms, rank=rank, level=options.level,
+                    X_test=request.X_test, interval=options.interval,
+                )  # fmt: skip
         except statistics.UndefinedInterval as exc:
             raise InvalidInput(str(exc), "interval") from None
         warnings.extend(w for w in inference.warnings if w not in warnings)
@@ -202,6 +203,8 @@ def refine(
         design = np.column_stack([np.ones(n), design])
     if root is not None:
         design *= root[:, None]
+    if design.shape[0] < design.shape[1]:
+        return coef, intercept
     R = scipy.linalg.qr(design, mode="r", overwrite_a=True, check_finite=False)[0][: design.shape[1]]
     del design
     if not np.all(np.abs(np.diag(R)) > 0):

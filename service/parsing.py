@@ -200,14 +200,23 @@ class FastFields(Fields):
 
 
 def count_brackets(value: object) -> int:
-    """Count the ``[`` a decoded value needs in JSON text: its lists and those in its strings."""
-    if isinstance(value, list):
-        return 1 + sum(count_brackets(v) for v in value)
-    if isinstance(value, dict):
-        return sum(k.count("[") + count_brackets(v) for k, v in value.items())
-    if isinstance(value, str):
-        return value.count("[")
-    return 0
+    """Count the ``[`` a decoded value needs in JSON text: its lists and those in its strings.
+
+    Iterative, so that a deeply nested value cannot exhaust the stack.
+    """
+    count = 0
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, list):
+            count += 1
+            pending.extend(item)
+        elif isinstance(item, dict):
+            count += sum(key.count("[") for key in item)
+            pending.extend(item.values())
+        elif isinstance(item, str):
+            count += item.count("[")
+    return count
 
 
 def parse_json(body: bytes, endpoint: Endpoint, limits: Limits) -> FitRequest:
