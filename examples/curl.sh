@@ -13,5 +13,11 @@ curl --json @examples/fit.json $URL/fit
 curl --json @examples/statistics.json $URL/fit
 # Predict again from a model (an earlier answer's coef and intercept), without refitting.
 curl --json @examples/model.json $URL/predict
+# CSV: the training table as the body, options as query parameters.
+curl --data-binary @examples/data/train.csv -H 'Content-Type: text/csv' "$URL/fit?target=price&statistics=true"
+# Multipart: training and test tables as files.
+curl -F train=@examples/data/train.csv -F test=@examples/data/test.csv -F target=price $URL/predict
+# A CSV answer, with 95% prediction intervals.
+curl -F train=@examples/data/train.csv -F test=@examples/data/test.csv -F target=price -F interval=prediction -H 'Accept: text/csv' $URL/predict
 # Train once, predict many: send a whole earlier answer back as the model.
 curl -s --json @examples/fit.json $URL/fit | jq '{model: ., X_test: {size: [90], rooms: [3], age: [5]}}' | curl --json @- $URL/predict

@@ -22,12 +22,16 @@ def code_blocks(language: str) -> list[str]:
 
 
 def curl_examples() -> list[tuple[str, str | None]]:
-    """Each README curl line, with the JSON answer shown right after it (if complete)."""
+    """Each README curl line, with the answer shown right after it (if complete)."""
     examples = []
-    for match in re.finditer(r"```sh\n(curl [^\n]*)\n```(?:\n```json\n(.*?)```)?", README, flags=re.S):
+    for match in re.finditer(r"```sh\n(curl [^\n]*)\n```(?:\n```(?:json|csv)\n(.*?)```)?", README, flags=re.S):
         shown = match.group(2)
         examples.append((match.group(1), shown if shown and "..." not in shown else None))
     return examples
+
+
+def unquoted(command: str) -> str:
+    return command.replace("'", "").replace('"', "")
 
 
 def test_ci_runs_the_readme_test_command() -> None:
@@ -57,7 +61,7 @@ def test_every_curl_example_is_in_the_examples_script() -> None:
     script = (ROOT / "examples" / "curl.sh").read_text()
     for command, _ in curl_examples():
         if "@examples/" in command:
-            assert command.replace("localhost:8000", "$URL") in script
+            assert unquoted(command.replace("localhost:8000", "$URL")) in unquoted(script)
 
 
 @pytest.mark.live
@@ -66,6 +70,15 @@ def test_readme_curl_example_answers_as_shown(url: str, command: str, shown: str
     done = run_shell(command.replace("localhost:8000", url) + " -s -w '\\n%{http_code}'")
     assert done.returncode == 0, done.stderr
     body, _, status = done.stdout.decode().rstrip().rpartition("\n")
+    if "text/csv" in command and "Accept" in command:
+        assert status == "200", body
+        rows = [line.split(",") for line in body.strip().splitlines()]
+        expected = [line.split(",") for line in (shown or "").strip().splitlines()]
+        assert rows[0] == expected[0]
+        assert [float(v) for row in rows[1:] for v in row] == pytest.approx(
+            [float(v) for row in expected[1:] for v in row], rel=1e-9
+        )
+        return
     answer = orjson.loads(body)
     if "null" in command:  # the errors example
         assert status == "422" and answer["field"] == "X_train"
@@ -82,5 +95,7 @@ def test_readme_curl_example_answers_as_shown(url: str, command: str, shown: str
 def test_examples_script_runs(url: str) -> None:
     done = subprocess.run([str(ROOT / "examples" / "curl.sh"), url], capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    answers = [orjson.loads(line) for line in done.stdout.decode().splitlines() if line.strip()]
-    assert len(answers) >= 5 and all("coef" in a for a in answers)
+    lines = done.stdout.decode().splitlines()
+    answers = [orjson.loads(line) for line in lines if line.startswith("{")]
+    assert len(answers) >= 7 and all("coef" in a for a in answers)
+    assert "price,lower_price,upper_price" in lines
