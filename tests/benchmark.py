@@ -18,7 +18,11 @@ Targets (ratios from this one run): small throughput >= 1.0 x the floor rate
 peak RSS growth (``VmHWM`` of the server) <= 3.5 x the body size; every answer (coef,
 intercept, predictions) equal to the floor's to 1e-12 relative.
 
-Rounds are interleaved (floor, service, floor, service, ...) and the medians reported.
+Rounds are interleaved (floor, service, floor, service, ...) and the medians reported;
+each measurement starts after a short pause, so that neither side runs in the other's tail.
+The floor keeps the garbage collector on (its full collections over the lists that
+``orjson.loads`` makes are part of its cost), with this script's own imports frozen out of
+it (``gc.freeze()``), which makes the floor faster, not slower.
 Small throughput uses ``wrk`` (Debian's package ``wrk``) when it is on the PATH, else
 a multi-process Python load generator; the report says which. Bodies are serialized once,
 before timing, so client-side serialization is never measured.
@@ -33,6 +37,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import gc
 import http.client
 import json
 import multiprocessing
@@ -414,6 +419,10 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"machine": machine(), "load_generator": generator, "payloads": {}}
     bodies = {p.name: make_body(p) for p in chosen}
     small_body = bodies.get("small") or make_body(PAYLOADS["small"])
+    # The floor keeps Python's garbage collector, but not the cost of scanning this script's
+    # imports (scikit-learn's objects) at each full collection: that would flatter the service.
+    gc.collect()
+    gc.freeze()
     with tempfile.TemporaryDirectory(prefix="fitserve-bench-") as directory:
         work = Path(directory)
         server = Server(work)
