@@ -219,27 +219,47 @@ def count_brackets(value: object) -> int:
     return count
 
 
-def parse_json(body: bytes, endpoint: Endpoint, limits: Limits) -> FitRequest:
+class Body:
+    """A request body handed over to a parser, which may let go of it once it holds its own copy.
+
+    Large bodies are then not kept twice while they are parsed: the caller keeps only this
+    holder, and ``take()`` leaves it empty.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def take(self) -> bytes:
+        """Return the bytes, keeping no reference to them."""
+        data, self.data = self.data, b""
+        return data
+
+
+def parse_json(body: Body | bytes, endpoint: Endpoint, limits: Limits) -> FitRequest:
     """Parse and check a JSON body."""
-    if len(body) == 0:
+    data = body.take() if isinstance(body, Body) else body
+    if len(data) == 0:
         raise MalformedBody("The body is empty; send a JSON object with 'X_train' and 'y_train'.")
+    brackets = data.count(b"[")
     parser = simdjson.Parser()
     try:
-        document = parser.parse(body)
+        document = parser.parse(data)
     except (ValueError, RuntimeError, UnicodeDecodeError) as exc:
-        return build_request(PlainFields(decode_exactly(body, exc)), endpoint, limits)
+        return build_request(PlainFields(decode_exactly(data, exc)), endpoint, limits)
+    del data  # simdjson holds its own copy
     if not isinstance(document, simdjson.Object):
         raise InvalidInput(f"The body must be a JSON object. Got {json_kind(document)} instead.")
     fast = FastFields(document)
     try:
-        request = build_request(fast, endpoint, limits, fast=True)
-        if body.count(b"[") != fast.arrays + fast.brackets_in_values:
+        request = build_request(fast, endpoint, limits)
+        if brackets != fast.arrays + fast.brackets_in_values:
             raise Uncertain
         return request
     except (Uncertain, InvalidInput, KeyError):
-        # KeyError: simdjson cannot look up some keys (those with a NUL character).
+        # KeyError: simdjson cannot look up keys with a NUL character (but as_dict reads them).
+        plain = document.as_dict()
         del document, fast
-        return build_request(PlainFields(decode_exactly(body, None)), endpoint, limits)
+        return build_request(PlainFields(plain), endpoint, limits)
 
 
 def decode_exactly(body: bytes, simdjson_error: Exception | None) -> dict[str, object]:
@@ -297,7 +317,7 @@ def json_kind(value: object) -> str:
     return describe(value)
 
 
-def build_request(fields: Fields, endpoint: Endpoint, limits: Limits, fast: bool = False) -> FitRequest:
+def build_request(fields: Fields, endpoint: Endpoint, limits: Limits) -> FitRequest:
     """Check the fields in the order of the contract's table and build the request."""
     names = fields.names()
     for name in names:

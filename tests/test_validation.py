@@ -789,6 +789,9 @@ def test_one_prediction_per_query_row(
 ) -> None:
     """There is one prediction per query row (a list of k with k targets), equal to X_test coef + intercept."""
     answer = shared.simulate_post(endpoint, json=body)
+    if answer.status_code == 422 and "overflowed" in answer.json["detail"]:
+        # Tiny spreads of x give slopes past the float range: the contract's 422, not a failure.
+        return
     assert answer.status_code == 200, answer.text
     result = answer.json
     request = build_request(PlainFields(body), "fit", Settings().limits)
@@ -798,5 +801,6 @@ def test_one_prediction_per_query_row(
     assert predictions.shape == ((m,) if request.single_target else (m, k))
     coef = np.array(result["coef"]).reshape(k, -1)
     expected = request.X_test @ coef.T + np.array(result["intercept"]).reshape(k)
-    scale = 1.0 + np.abs(request.X_test).sum(axis=1, keepdims=True) * np.abs(coef).max() + np.abs(expected)
+    with np.errstate(over="ignore"):
+        scale = 1.0 + np.abs(request.X_test).sum(axis=1, keepdims=True) * np.abs(coef).max() + np.abs(expected)
     assert np.all(np.abs(predictions.reshape(m, k) - expected) <= 1e-9 * scale)
