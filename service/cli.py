@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
 import os
-import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from types import FrameType
 
 from service import __version__
 from service.settings import Settings, SettingsError
@@ -38,10 +37,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def default_serve(settings: Settings) -> None:
-    """Serve with waitress (imported only when serving)."""
+    """Serve with waitress (imported only when serving, after malloc is set up)."""
+    limit_malloc_arenas()
     from service.server import serve
 
     serve(settings)
+
+
+def limit_malloc_arenas(arenas: int = 1) -> None:
+    """Cap glibc's malloc arenas, so memory freed by one worker thread is reused by the next.
+
+    With an arena per thread (glibc's default), each of waitress's threads keeps the
+    large blocks of its last request resident, and the peak grows request after request.
+    Called before numpy and BLAS start threads of their own; elsewhere than glibc it does nothing.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    M_ARENA_MAX = -8
+    mallopt(ctypes.c_int(M_ARENA_MAX), ctypes.c_int(arenas))
 
 
 def main(
@@ -60,11 +76,5 @@ def main(
         print(f"fitserve: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    signal.signal(signal.SIGTERM, stop_on_signal)
     serve(settings)
     return 0
-
-
-def stop_on_signal(signum: int, frame: FrameType | None) -> None:
-    """Stop like Ctrl-C does: waitress then finishes the requests under way."""
-    raise KeyboardInterrupt

@@ -164,6 +164,7 @@ def waitress_options(settings: Settings, timeouts: Timeouts = Timeouts()) -> dic
         "cleanup_interval": max(1, min(10, round(timeouts.idle / 2))),
         "connection_limit": 256,
         "asyncore_use_poll": True,  # select() fails past 1024 file descriptors
+        "recv_bytes": 256 * 1024,  # fewer, larger reads of big bodies (waitress reads 8 KiB by default)
         "clear_untrusted_proxy_headers": True,
         "log_untrusted_proxy_headers": False,
     }
