@@ -32,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-features", type=int, help="most features (and targets) in a fit (default 2000)")
     parser.add_argument("--max-cells", type=int, help="most values in X_train (default 25000000)")
     parser.add_argument("--max-prediction-rows", type=int, help="most rows in X_test (default 1000000)")
+    parser.add_argument(
+        "--max-statistics-terms", type=int,
+        help="most coefficient statistics (targets x terms) when statistics or intervals are asked (default 100000)",
+    )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"fitserve {__version__}")
     return parser
 

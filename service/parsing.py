@@ -417,6 +417,7 @@ def build_request(fields: Fields, endpoint: Endpoint, limits: Limits) -> FitRequ
         weights = fields.vector("sample_weight")
         check_weights(weights, X.rows)
     options = read_options(fields, present, has_test=X_test is not None)
+    check_statistics_size(options, X.columns, y.columns, limits)
     single = y.flat or y.columns == 1
     return FitRequest(
         X_train=X.values,
@@ -553,6 +554,21 @@ def read_options(fields: Fields, present: set[str], has_test: bool) -> Options:
             raise InvalidInput(f"'level' must be a number between 0 and 1 (exclusive). Got {describe(value)} instead.", "level")
         level = float(value)  # type: ignore[arg-type]
     return Options(interval=interval, level=level, **flags)
+
+
+def check_statistics_size(options: Options, features: int, targets: int, limits: Limits) -> None:
+    """Refuse statistics (or intervals) past the size limit: their cost grows with targets x terms."""
+    if not options.statistics and options.interval == "none":
+        return
+    terms = targets * (features + int(options.fit_intercept))
+    if terms > limits.max_statistics_terms:
+        field = "statistics" if options.statistics else "interval"
+        raise InvalidInput(
+            f"'{field}' asks for {terms} coefficient statistics ({targets} targets x "
+            f"{features + int(options.fit_intercept)} terms), but at most {limits.max_statistics_terms} "
+            "are allowed (setting max_statistics_terms, FITSERVE_MAX_STATISTICS_TERMS).",
+            field,
+        )
 
 
 def build_model_request(fields: Fields, endpoint: Endpoint, present: set[str], limits: Limits) -> FitRequest:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 MIB = 2**20
 
@@ -20,6 +20,7 @@ class Limits:
     max_features: int = 2_000
     max_cells: int = 25_000_000
     max_prediction_rows: int = 1_000_000
+    max_statistics_terms: int = 100_000
 
 
 @dataclass(frozen=True)
@@ -30,16 +31,17 @@ class Settings:
     port: int = 8000
     threads: int = 4
     max_body_mb: float = 100.0
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ()
     max_features: int = Limits.max_features
     max_cells: int = Limits.max_cells
     max_prediction_rows: int = Limits.max_prediction_rows
+    max_statistics_terms: int = Limits.max_statistics_terms
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port must be between 0 and 65535. Got {self.port} instead.")
-        for name in ("threads", "max_features", "max_cells", "max_prediction_rows"):
+        for name in ("threads", "max_features", "max_cells", "max_prediction_rows", "max_statistics_terms"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1. Got {getattr(self, name)} instead.")
         if not self.max_body_mb > 0:
@@ -55,7 +57,7 @@ class Settings:
     @property
     def limits(self) -> Limits:
         """The per-request size limits."""
-        return Limits(self.max_features, self.max_cells, self.max_prediction_rows)
+        return Limits(self.max_features, self.max_cells, self.max_prediction_rows, self.max_statistics_terms)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -83,13 +85,14 @@ ENVIRONMENT: dict[str, str] = {
     "max_features": "FITSERVE_MAX_FEATURES",
     "max_cells": "FITSERVE_MAX_CELLS",
     "max_prediction_rows": "FITSERVE_MAX_PREDICTION_ROWS",
+    "max_statistics_terms": "FITSERVE_MAX_STATISTICS_TERMS",
 }
 
 
 def convert(name: str, raw: str) -> object:
     """Turn the text of one setting into its value."""
     try:
-        if name in ("port", "threads", "max_features", "max_cells", "max_prediction_rows"):
+        if name in ("port", "threads", "max_features", "max_cells", "max_prediction_rows", "max_statistics_terms"):
             return int(raw.replace("_", ""))
         if name == "max_body_mb":
             return float(raw)

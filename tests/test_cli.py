@@ -36,12 +36,13 @@ def test_environment_sets_every_setting() -> None:
         "FITSERVE_MAX_FEATURES": "10",
         "FITSERVE_MAX_CELLS": "1000",
         "FITSERVE_MAX_PREDICTION_ROWS": "50",
+        "FITSERVE_MAX_STATISTICS_TERMS": "77",
     }
     _, settings = run([], environ)
     assert settings == Settings(
         host="0.0.0.0", port=9001, threads=8, max_body_mb=2.5, token="s3cret",
         cors_origins=("https://a.example", "https://b.example"),
-        max_features=10, max_cells=1000, max_prediction_rows=50,
+        max_features=10, max_cells=1000, max_prediction_rows=50, max_statistics_terms=77,
     )  # fmt: skip
     assert settings.max_body_bytes == int(2.5 * 2**20)
 
@@ -85,3 +86,7 @@ def test_importing_the_package_loads_nothing_heavy() -> None:
     code = "import sys, service; print(any(m in sys.modules for m in ('sklearn', 'falcon', 'waitress', 'scipy')))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False"
+
+
+def test_token_never_shows_in_the_settings_repr() -> None:
+    assert "s3cret" not in repr(Settings(token="s3cret"))

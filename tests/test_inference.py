@@ -152,3 +152,19 @@ def test_model_with_names_matches_x_test_by_name(client: testing.TestClient) -> 
     assert answer["predictions"] == [12.0]
     missing = client.simulate_post("/predict", json={"model": model, "X_test": {"a": [2.0]}})
     assert missing.status_code == 422 and missing.json["field"] == "X_test"
+
+
+@pytest.mark.parametrize("option", [{"statistics": True}, {"interval": "confidence"}], ids=["statistics", "interval"])
+def test_statistics_past_the_size_limit_are_refused(option: dict[str, object]) -> None:
+    from service import create_app
+    from service.settings import Settings
+
+    client = testing.TestClient(create_app(Settings(max_statistics_terms=5)))
+    X = [[float(i), float(i * i % 7), float(i % 3)] for i in range(10)]
+    body = {"X_train": X, "y_train": [[float(i), float(-i)] for i in range(10)], "X_test": X[:2], **option}
+    answer = client.simulate_post("/predict", json=body)
+    field = next(iter(option))
+    assert answer.status_code == 422 and answer.json["field"] == field
+    assert "FITSERVE_MAX_STATISTICS_TERMS" in answer.json["detail"] and "8 coefficient statistics" in answer.json["detail"]
+    plain = {k: v for k, v in body.items() if k not in option}
+    assert client.simulate_post("/predict", json=plain).status_code == 200
