@@ -54,7 +54,7 @@ def test_many_concurrent_requests_each_get_their_own_answer(server: service.serv
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         answers = list(pool.map(run, cases))
-    for (X, y, X_test, coef, intercept), answer in zip(cases, answers):
+    for (X, _, X_test, coef, intercept), answer in zip(cases, answers, strict=True):
         np.testing.assert_allclose(answer["coef"], coef, atol=1e-9)
         assert answer["intercept"] == pytest.approx(intercept, abs=1e-9)
         np.testing.assert_allclose(answer["predictions"], X_test @ coef + intercept, atol=1e-8)
