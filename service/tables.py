@@ -226,36 +226,19 @@ def read_option(name: str, text: str) -> object:
 def lay_out(train: Table, target: str | None, weight: str | None) -> Layout:
     """Find the target and weight columns; the others are the features, in the table's order."""
     names = train.names
-    weight_index = None
-    if weight is not None:
-        weight = weight.strip()
-        if weight not in names:
-            what = "an empty name" if not weight else f"the column {shorten(weight)!r}"
-            raise InvalidInput(
-                f"'weight' names {what} for 'sample_weight', but the training table has no such column; "
-                f"its columns are: {list_names(names)}.",
-                "sample_weight",
-            )
-        weight_index = names.index(weight)
+    weight_index = None if weight is None else column_index(names, weight.strip(), "weight", "sample_weight")
     if target is None:
         targets = [max(j for j in range(len(names)) if j != weight_index)] if len(names) > 1 else [0]
     else:
         targets = []
         for piece in target.split(","):
-            piece = piece.strip()
-            if piece not in names:
-                what = "an empty name" if not piece else f"the column {shorten(piece)!r}"
+            index = column_index(names, piece.strip(), "target", "y_train")
+            if index in targets:
                 raise InvalidInput(
-                    f"'target' names {what} for 'y_train', but the training table has no such column; "
-                    f"its columns are: {list_names(names)}.",
+                    f"'target' names the column {shorten(names[index])!r} twice; 'y_train' takes each once.",
                     "y_train",
                 )
-            if names.index(piece) in targets:
-                raise InvalidInput(
-                    f"'target' names the column {shorten(piece)!r} twice; 'y_train' takes each once.",
-                    "y_train",
-                )
-            targets.append(names.index(piece))
+            targets.append(index)
     if weight_index is not None and weight_index in targets:
         raise InvalidInput(
             f"'weight' names the column {shorten(names[weight_index])!r} for 'sample_weight', but it is also a target.",
@@ -269,6 +252,18 @@ def lay_out(train: Table, target: str | None, weight: str | None) -> Layout:
             "X_train",
         )
     return Layout(features, targets, weight_index)
+
+
+def column_index(names: tuple[str, ...], name: str, parameter: str, field: str) -> int:
+    """Find the column a query parameter names, or refuse it naming ``field``."""
+    if name not in names:
+        what = "an empty name" if not name else f"the column {shorten(name)!r}"
+        raise InvalidInput(
+            f"'{parameter}' names {what} for '{field}', but the training table has no such column; "
+            f"its columns are: {list_names(names)}.",
+            field,
+        )
+    return names.index(name)
 
 
 def read_table(text: str, role: str, field: str) -> Table:
