@@ -125,7 +125,7 @@ def infer(
     kept = weight > 0
     if not kept.any():
         raise ValueError("sample_weight must have at least one positive weight.")
-    x, y, w = X[kept], Y[kept], weight[kept]
+    x, y, w = (X, Y, weight) if sample_weight is None or kept.all() else (X[kept], Y[kept], weight[kept])
     n, p = x.shape
     n_params = p + int(fit_intercept)
     deficient = rank_deficient or n < n_params
@@ -232,16 +232,27 @@ def _sums_of_squares(
 
 def _factor(x: Floats, w: Floats, fit_intercept: bool) -> _Factor:
     """Return the QR factor R of the shifted, power-of-two scaled, weighted design."""
-    root = np.sqrt(w)[:, None]
+    n, p = x.shape
+    unweighted = bool(np.all(w == 1.0))
+    root = None if unweighted else np.sqrt(w)[:, None]
     # Any offset near the mean does: the intercept column absorbs what centring misses.
-    offset = np.average(x, axis=0, weights=w) if fit_intercept else np.zeros(x.shape[1])
-    columns = (x - offset) * root
-    scale = _power_of_two(np.linalg.norm(columns, axis=0))
-    columns = columns / scale
+    offset = (
+        (x.mean(axis=0) if unweighted else np.average(x, axis=0, weights=w)) if fit_intercept else np.zeros(p)
+    )
+    first = int(fit_intercept)
+    columns = np.empty((n, p + first))
+    features = columns[:, first:]
+    np.subtract(x, offset, out=features)
+    if root is not None:
+        features *= root
+    # Scaled by the largest magnitude, not the norm: a norm can overflow where the values do not.
+    scale = _power_of_two(np.maximum(features.max(axis=0), -features.min(axis=0)))
+    features /= scale
     intercept_scale = None
     if fit_intercept:
-        intercept_scale = float(_power_of_two(np.linalg.norm(root, axis=0))[0])
-        columns = np.hstack([root / intercept_scale, columns])
+        ones = np.ones((n, 1)) if root is None else root
+        intercept_scale = float(_power_of_two(ones.max(axis=0))[0])
+        columns[:, :1] = ones / intercept_scale
     r = np.linalg.qr(columns, mode="r")
     return _Factor(r=np.asarray(r), offset=offset, scale=scale, intercept_scale=intercept_scale)
 
