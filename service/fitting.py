@@ -142,19 +142,22 @@ def solve(
     n, p = X.shape
     scale = column_scale(X)
     with np.errstate(all="ignore"), sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-        Xs = X / scale
+        # copy_X=False: the scaled copy is made for sklearn, which may centre (and weight) it
+        # in place; copying it again would cost memory, and a np.may_share_memory check that
+        # releases the GIL, handing it to another thread in the middle of every fit.
         estimator = LinearRegression(
             fit_intercept=fit_intercept,
             positive=positive,
             tol=np.finfo(np.float64).eps * max(n, p),
+            copy_X=False,
         )
-        estimator.fit(Xs, Y, sample_weight=weights)
+        estimator.fit(X / scale, Y, sample_weight=weights)
         coef = np.asarray(estimator.coef_, dtype=np.float64).reshape(Y.shape[1], p)
         # Without an intercept, sklearn gives a single 0.0 whatever the number of targets.
         intercept = np.broadcast_to(np.asarray(estimator.intercept_, dtype=np.float64), (Y.shape[1],)).copy()
         rank = None if positive else int(estimator.rank_)
         if rank == p and np.isfinite(coef).all() and condition(estimator.singular_) > REFINE_ABOVE_CONDITION:
-            coef, intercept = refine(Xs, Y, weights, fit_intercept, coef, intercept)
+            coef, intercept = refine(X / scale, Y, weights, fit_intercept, coef, intercept)
         coef = coef / scale
     if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
         raise InvalidInput(
