@@ -113,9 +113,10 @@ def handle_memory_error(req: falcon.Request, resp: falcon.Response, exc: MemoryE
 
 
 def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception, params: object) -> None:
-    """Answer 500 with generic text; log the failure's type and place, never its message or payload."""
-    if isinstance(exc, falcon.HTTPError):
-        raise exc
+    """Answer 500 with generic text; log the failure's type and place, never its message or payload.
+
+    Falcon's own errors never reach this handler: its handler for ``HTTPError`` is more specific.
+    """
     # Where it failed, without the exception's message or source lines: either could quote the payload.
     frames = " <- ".join(f"{f.name} ({f.filename}:{f.lineno})" for f in reversed(traceback.extract_tb(exc.__traceback__)))
     log.error("unexpected %s serving %s %s at %s", type(exc).__name__, req.method, req.path, frames)
