@@ -78,6 +78,11 @@ def render_problem(status: int, detail: str, field: str | None = None) -> bytes:
     return orjson.dumps(problem, option=orjson.OPT_APPEND_NEWLINE)
 
 
+def excerpt(text: str, limit: int = 40) -> str:
+    """Cut a name or a value to a short excerpt for a message."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def describe(value: object) -> str:
     """Name what arrived, briefly, for a message: never more than a short excerpt."""
     if value is None:
@@ -85,8 +90,7 @@ def describe(value: object) -> str:
     if value is True or value is False:
         return "true" if value else "false"
     if isinstance(value, str):
-        excerpt = value if len(value) <= 20 else value[:17] + "..."
-        return "the string " + orjson.dumps(excerpt).decode()
+        return "the string " + orjson.dumps(excerpt(value, 20)).decode()
     if isinstance(value, (int, float)):
         return repr(value) if isinstance(value, int) and abs(value) < 10**20 else f"{float(value):.6g}"
     if isinstance(value, (list, tuple)):

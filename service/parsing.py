@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 import simdjson
 
-from service.errors import InvalidInput, MalformedBody, describe
+from service.errors import InvalidInput, MalformedBody, describe, excerpt
 from service.matrices import Matrix, plural, read_matrix, read_vector, within_range
 from service.settings import Limits
 
@@ -436,11 +436,6 @@ def unknown_field_detail(name: str) -> str:
     close = difflib.get_close_matches(name, FIELDS, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return f"{excerpt(name)!r} is not a field of this API.{hint} The fields are: {', '.join(FIELDS)}."
-
-
-def excerpt(name: str) -> str:
-    """A name as errors show it: whole when short, else its first 37 characters and '...'."""
-    return name if len(name) <= 40 else name[:37] + "..."
 
 
 def check_size(field: str, matrix: Matrix, limits: Limits) -> None:

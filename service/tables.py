@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.errors import InvalidInput, MalformedBody, describe
+from service.errors import InvalidInput, MalformedBody, describe, excerpt
 from service.matrices import MAX_MAGNITUDE, Matrix, plural, within_range
 from service.parsing import Endpoint, Fields, FitRequest, build_request
 from service.settings import Limits
@@ -92,12 +92,12 @@ def parse_csv(body: bytes, params: Params, endpoint: Endpoint, limits: Limits) -
 
 def parse_form(parts: Sequence[Part], params: Params, endpoint: Endpoint, limits: Limits) -> FitRequest:
     """Parse and check the parts of a ``multipart/form-data`` body and its query parameters."""
-    texts = [(name, decode(data, f"The part {shorten(name or '')!r}")) for name, data in parts]
+    texts = [(name, decode(data, f"The part {excerpt(name or '')!r}")) for name, data in parts]
     settings = read_params(params)
     given: dict[str, str] = {}
     for name, text in texts:
         if name is None or name not in PARTS:
-            raise InvalidInput(unknown_detail("part", name, PARTS), shorten(name) if name else None)
+            raise InvalidInput(unknown_detail("part", name, PARTS), excerpt(name) if name else None)
         if name in given or name in settings:
             place = "twice in the form" if name in given else "both in the form and in the query string"
             raise InvalidInput(f"{name!r} is given {place}; give it once.", name)
@@ -193,7 +193,7 @@ def read_params(params: Params) -> dict[str, str]:
     settings = {}
     for name, value in params.items():
         if name not in PARAMETERS:
-            raise InvalidInput(unknown_detail("query parameter", name, PARAMETERS), shorten(name))
+            raise InvalidInput(unknown_detail("query parameter", name, PARAMETERS), excerpt(name))
         if isinstance(value, list):
             raise InvalidInput(
                 f"The query parameter {name!r} is given {len(value)} times; give it once "
@@ -210,7 +210,7 @@ def unknown_detail(kind: str, name: str | None, known: Sequence[str]) -> str:
         return f"A part of the form has no name; the parts are: {', '.join(known)}."
     close = difflib.get_close_matches(name, known, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    return f"{shorten(name)!r} is not a {kind} of this API.{hint} The {kind}s are: {', '.join(known)}."
+    return f"{excerpt(name)!r} is not a {kind} of this API.{hint} The {kind}s are: {', '.join(known)}."
 
 
 def read_option(name: str, text: str) -> object:
@@ -235,13 +235,13 @@ def lay_out(train: Table, target: str | None, weight: str | None) -> Layout:
             index = column_index(names, piece.strip(), "target", "y_train")
             if index in targets:
                 raise InvalidInput(
-                    f"'target' names the column {shorten(names[index])!r} twice; 'y_train' takes each once.",
+                    f"'target' names the column {excerpt(names[index])!r} twice; 'y_train' takes each once.",
                     "y_train",
                 )
             targets.append(index)
     if weight_index is not None and weight_index in targets:
         raise InvalidInput(
-            f"'weight' names the column {shorten(names[weight_index])!r} for 'sample_weight', but it is also a target.",
+            f"'weight' names the column {excerpt(names[weight_index])!r} for 'sample_weight', but it is also a target.",
             "sample_weight",
         )
     features = [j for j in range(len(names)) if j not in targets and j != weight_index]
@@ -257,7 +257,7 @@ def lay_out(train: Table, target: str | None, weight: str | None) -> Layout:
 def column_index(names: tuple[str, ...], name: str, parameter: str, field: str) -> int:
     """Find the column a query parameter names, or refuse it naming ``field``."""
     if name not in names:
-        what = "an empty name" if not name else f"the column {shorten(name)!r}"
+        what = "an empty name" if not name else f"the column {excerpt(name)!r}"
         raise InvalidInput(
             f"'{parameter}' names {what} for '{field}', but the training table has no such column; "
             f"its columns are: {list_names(names)}.",
@@ -333,7 +333,7 @@ def check_header(header: list[str], role: str, field: str) -> None:
             )
         if name in seen:
             raise InvalidInput(
-                f"{field!r}, the {role} table, has the column name {shorten(name)!r} twice in its header "
+                f"{field!r}, the {role} table, has the column name {excerpt(name)!r} twice in its header "
                 f"(columns {seen[name] + 1} and {j + 1}); column names must be distinct.",
                 field,
             )
@@ -382,7 +382,7 @@ def cell_error(field: str, table: Table, row: int, column: int, cell: str) -> In
         )
     if DECIMAL.fullmatch(cell):
         return InvalidInput(
-            f"{field!r} has {shorten(cell, 20)} at {place}; every value must be finite and at most "
+            f"{field!r} has {excerpt(cell, 20)} at {place}; every value must be finite and at most "
             f"{MAX_MAGNITUDE:.4g} in magnitude, so that its square does not overflow.",
             field,
         )
@@ -396,17 +396,12 @@ def cell_error(field: str, table: Table, row: int, column: int, cell: str) -> In
 def where(table: Table, row: int, column: int) -> str:
     """Name a cell in a message, with the convention of its row number."""
     return (
-        f"data row {row + 1}, column {shorten(table.names[column])!r} of the {table.role} table "
+        f"data row {row + 1}, column {excerpt(table.names[column])!r} of the {table.role} table "
         f"({ROWS}; row {row + 2} in a spreadsheet)"
     )
 
 
-def shorten(text: str, limit: int = 40) -> str:
-    """Cut a name or a cell to an excerpt for a message."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def list_names(names: Sequence[str], limit: int = 20) -> str:
     """List column names for a message, the first ``limit`` of them."""
-    shown = ", ".join(repr(shorten(name)) for name in names[:limit])
+    shown = ", ".join(repr(excerpt(name)) for name in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
