@@ -42,17 +42,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def default_serve(settings: Settings) -> None:
     """Serve with waitress (imported only when serving, after malloc is set up)."""
-    limit_malloc_arenas()
+    tune_malloc()
     from service.server import serve
 
     serve(settings)
 
 
-def limit_malloc_arenas(arenas: int = 1) -> None:
-    """Cap glibc's malloc arenas, so memory freed by one worker thread is reused by the next.
+def tune_malloc(arenas: int = 1, mmap_threshold: int = 32 * 2**20) -> None:
+    """Set glibc's malloc up so that the memory of a large request goes back to the system.
 
-    With an arena per thread (glibc's default), each of waitress's threads keeps the
-    large blocks of its last request resident, and the peak grows request after request.
+    - One arena (glibc's default is one per thread): memory freed by one worker thread is
+      reused by the next, instead of each thread keeping the blocks of its last request.
+    - A fixed mmap threshold. By default glibc raises the threshold each time a large
+      mapped block is freed (up to 32 MiB), and the trim threshold with it, to twice that:
+      after one large request the heap keeps up to 64 MiB of freed memory at its top, and
+      the next large request peaks that much higher. Fixed at the same 32 MiB, blocks
+      under it still come from the heap (no page faults on reuse for medium requests),
+      and the heap's free top goes back to the system at the default trim threshold.
+
     Called before numpy and BLAS start threads of their own; elsewhere than glibc it does nothing.
     """
     try:
@@ -60,8 +67,9 @@ def limit_malloc_arenas(arenas: int = 1) -> None:
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return
-    M_ARENA_MAX = -8
+    M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8
     mallopt(ctypes.c_int(M_ARENA_MAX), ctypes.c_int(arenas))
+    mallopt(ctypes.c_int(M_MMAP_THRESHOLD), ctypes.c_int(mmap_threshold))
 
 
 def main(

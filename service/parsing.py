@@ -264,6 +264,7 @@ class SharedParser:
             except (ValueError, RuntimeError, UnicodeDecodeError) as exc:
                 yield exc
                 return
+            del data  # this frame lives on while the caller reads: let the body go with its last holder
             yield own
             return
         with self.lock:
@@ -272,6 +273,7 @@ class SharedParser:
             except (ValueError, RuntimeError, UnicodeDecodeError) as exc:
                 yield exc
                 return
+            del data
             yield document
 
     def parse_once(self, data: bytes) -> object:

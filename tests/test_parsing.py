@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import orjson
 import pytest
 
 from service.errors import InvalidInput, MalformedBody
-from service.parsing import PARSER, Body, SharedParser, parse_json
+from service.parsing import PARSER, Body, FastFields, SharedParser, parse_json
 from service.settings import Limits
 
 SMALL = b'{"X_train": [[1, 2], [2, 1], [3, 5]], "y_train": [1, 2, 3], "X_test": [[1, 1]]}'
@@ -18,6 +20,26 @@ def test_body_holder_lets_go_of_its_bytes() -> None:
     request = parse_json(holder, "predict", Limits())
     assert holder.data == b""
     assert request.X_train is not None and request.X_train.shape == (3, 2)
+
+
+@pytest.mark.parametrize("limit", [10, 16 * 2**20], ids=["own-parser", "shared-parser"])
+def test_the_body_is_let_go_before_its_arrays_are_read(monkeypatch: pytest.MonkeyPatch, limit: int) -> None:
+    # simdjson holds its own copy once it has parsed: while the arrays are exported, the
+    # only reference to the body left should be this test's (the peak memory of a large
+    # request is the body, simdjson's copy and its parse tree, not the arrays on top).
+    monkeypatch.setattr(SharedParser, "REUSE_LIMIT", limit)
+    body = bytes(bytearray(SMALL))
+    held: list[int] = []
+    export = FastFields.export
+
+    def counting_export(array: object, size: int) -> np.ndarray:
+        held.append(sys.getrefcount(body))
+        return export(array, size)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(FastFields, "export", staticmethod(counting_export))
+    parse_json(Body(body), "predict", Limits())
+    baseline = sys.getrefcount(body)  # the local name and getrefcount's argument
+    assert held and set(held) == {baseline}
 
 
 def test_shared_parser_recovers_from_a_document_still_referenced() -> None:
