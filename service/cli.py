@@ -6,11 +6,15 @@ import argparse
 import ctypes
 import logging
 import os
+import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from service import __version__
 from service.settings import Settings, SettingsError
+
+log = logging.getLogger("fitserve")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", help="address to bind (default 127.0.0.1, loopback only)")
     parser.add_argument("--port", type=int, help="port (default 8000; 0 takes a free one)")
-    parser.add_argument("--threads", type=int, help="worker threads (default 4)")
+    parser.add_argument("--threads", type=int, help="requests served at once, shared among the workers (default 4)")
+    parser.add_argument(
+        "--workers", type=int,
+        help="server processes sharing the port (default: one per CPU core, at most --threads)",
+    )  # fmt: skip
     parser.add_argument("--max-body-mb", type=float, help="largest body taken, in MiB (default 100)")
     parser.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (default: no auth)")
     parser.add_argument(
@@ -41,11 +49,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def default_serve(settings: Settings) -> None:
-    """Serve with waitress (imported only when serving, after malloc is set up)."""
+    """Serve with waitress: in this process, or in worker processes it starts.
+
+    Malloc is set up first; the server modules (numpy, the app) are imported only where
+    they serve, after it, and never in a parent that forks workers.
+    """
     tune_malloc()
+    workers = settings.worker_count
+    if workers > 1 and hasattr(os, "fork"):
+        serve_with_workers(settings, workers)
+        return
     from service.server import serve
 
     serve(settings)
+
+
+def serve_with_workers(settings: Settings, workers: int) -> None:
+    """Bind, start ``workers`` server processes on the sockets, and supervise them until stopped."""
+    from service.workers import Supervisor, bind, url
+
+    sockets = bind(settings)
+    for listener in sockets:
+        log.info("fitserve serving on %s (%d workers)", url(listener), workers)
+
+    share = replace(settings, threads=settings.threads_per_worker)
+
+    def work(sockets: list[socket.socket]) -> int:
+        from service.server import serve
+
+        serve(share, sockets=sockets, processes=workers)
+        return 0
+
+    status = Supervisor(sockets, workers, work).run()
+    log.info("fitserve stopped")
+    if status:
+        raise SystemExit(status)
 
 
 def tune_malloc(arenas: int = 1, mmap_threshold: int = 32 * 2**20) -> None:
@@ -88,5 +126,7 @@ def main(
         print(f"fitserve: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # waitress warns at each request that waits for a thread: under load, a line per request
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     serve(settings)
     return 0

@@ -36,6 +36,9 @@ import waitress.wasyncore
 
 from service.app import create_app
 from service.errors import PROBLEM_JSON, render_problem
+from service.fitting import fit
+from service.parsing import parse_json
+from service.rendering import render_json
 from service.resources import too_large_detail
 from service.settings import MIB, Settings
 
@@ -175,14 +178,20 @@ class ProblemChannel(waitress.channel.HTTPChannel):  # type: ignore[misc]
         return bool(super().readable())
 
 
-def waitress_options(settings: Settings, timeouts: Timeouts = Timeouts()) -> dict[str, Any]:
-    """Waitress settings for ``settings``: bodies kept in memory, no version, no tracebacks."""
+def waitress_options(
+    settings: Settings, timeouts: Timeouts = Timeouts(), sockets: list[socket.socket] | None = None
+) -> dict[str, Any]:
+    """Waitress settings for ``settings``: bodies kept in memory, no version, no tracebacks.
+
+    With ``sockets`` (bound and listening already), waitress serves those instead of
+    binding ``host`` and ``port`` itself.
+    """
     # LimitedParser enforces the limit exactly; waitress's own check, which counts chunk
     # framing too, is only a backstop well above it
     body_limit = settings.max_body_bytes
+    where: dict[str, Any] = {"sockets": sockets} if sockets else {"host": settings.host, "port": settings.port}
     return {
-        "host": settings.host,
-        "port": settings.port,
+        **where,
         "threads": settings.threads,
         "ident": "fitserve",
         "expose_tracebacks": False,
@@ -200,14 +209,35 @@ def waitress_options(settings: Settings, timeouts: Timeouts = Timeouts()) -> dic
     }
 
 
-def create_server(settings: Settings, timeouts: Timeouts = Timeouts()) -> waitress.server.BaseWSGIServer:
-    """Create (bind, not yet run) a waitress server for the app."""
-    limit_blas_threads(settings.threads)
-    server = waitress.create_server(create_app(settings), **waitress_options(settings, timeouts))
+def create_server(
+    settings: Settings, timeouts: Timeouts = Timeouts(), sockets: list[socket.socket] | None = None, processes: int = 1
+) -> waitress.server.BaseWSGIServer:
+    """Create (bind, not yet run) a waitress server for the app, one of ``processes``."""
+    limit_blas_threads(settings.threads * processes)
+    app = create_app(settings)
+    warm_up(settings)
+    server = waitress.create_server(app, **waitress_options(settings, timeouts, sockets))
     channel_class = ProblemChannel.configured(timeouts, settings.max_body_bytes)
     for each in listeners(server):
         each.channel_class = channel_class
+        if sockets and type(each) is waitress.server.TcpWSGIServer:
+            each.__class__ = SharedListener
     return server
+
+
+class SharedListener(waitress.server.TcpWSGIServer):  # type: ignore[misc]
+    """A listening socket shared with other worker processes: take a connection only with a thread free.
+
+    Every worker is woken by a new connection and the quickest takes it; without this, a
+    worker with all its threads fitting could take it too, and make it wait while another
+    worker idles. Connections left waiting go to the first worker with a thread free.
+    """
+
+    def readable(self) -> bool:
+        """Whether to accept now: as waitress decides, and only with a thread free."""
+        accepting = bool(super().readable())
+        tasks = self.task_dispatcher
+        return accepting and not tasks.queue and tasks.active_count < len(tasks.threads)
 
 
 def listeners(server: Any) -> list[waitress.server.BaseWSGIServer]:
@@ -218,11 +248,17 @@ def listeners(server: Any) -> list[waitress.server.BaseWSGIServer]:
     return [each for each in mapping.values() if isinstance(each, waitress.server.BaseWSGIServer)]
 
 
-def limit_blas_threads(threads: int) -> None:
-    """Give each of waitress's threads its share of the cores, so BLAS does not oversubscribe them."""
+def limit_blas_threads(fits: int) -> None:
+    """Give each fit that may run at once its share of the cores, so BLAS does not oversubscribe them."""
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(limits=max(1, (os.cpu_count() or 1) // threads))
+    threadpool_limits(limits=max(1, (os.cpu_count() or 1) // fits))
+
+
+def warm_up(settings: Settings) -> None:
+    """Fit once before serving, so that the first request does not pay for what loads lazily."""
+    body = b'{"X_train": [[1, 2], [2, 1], [3, 5]], "y_train": [1, 2, 3], "X_test": [[1, 1]]}'
+    render_json(fit(parse_json(body, "predict", settings.limits)))
 
 
 def listening(server: waitress.server.BaseWSGIServer) -> list[tuple[str, int]]:
@@ -323,8 +359,17 @@ def has_bytes_waiting(connection: socket.socket) -> bool:
         return False
 
 
-def serve(settings: Settings, timeouts: Timeouts = Timeouts()) -> None:
-    """Serve in the foreground until SIGTERM or SIGINT, then finish the requests under way."""
+def serve(
+    settings: Settings,
+    timeouts: Timeouts = Timeouts(),
+    sockets: list[socket.socket] | None = None,
+    processes: int = 1,
+) -> None:
+    """Serve in the foreground until SIGTERM or SIGINT, then finish the requests under way.
+
+    As one of several worker processes (``sockets`` given, see ``service.workers``), it
+    stops on SIGTERM only, and the parent says where the service listens and when it stopped.
+    """
     loop: list[ServerLoop] = []
     requested: list[int] = []
 
@@ -333,25 +378,28 @@ def serve(settings: Settings, timeouts: Timeouts = Timeouts()) -> None:
         if loop:
             loop[0].stop(wake=False)
 
-    previous = install_handlers(on_signal)
+    worker = sockets is not None
+    previous = install_handlers(on_signal, (signal.SIGTERM,) if worker else (signal.SIGTERM, signal.SIGINT))
     try:
-        server = create_server(settings, timeouts)
+        server = create_server(settings, timeouts, sockets, processes)
         loop.append(ServerLoop(server, timeouts))
-        for host, port in listening(server):
-            log.info("fitserve serving on http://%s:%s", f"[{host}]" if ":" in host else host, port)
+        if not worker:
+            for host, port in listening(server):
+                log.info("fitserve serving on http://%s:%s", f"[{host}]" if ":" in host else host, port)
         if requested:
             loop[0].stop(wake=False)
         loop[0].run()
-        log.info("fitserve stopped")
+        if not worker:
+            log.info("fitserve stopped")
     finally:
         restore_handlers(previous)
 
 
-def install_handlers(handler: Any) -> dict[int, Any]:
-    """Handle SIGTERM and SIGINT (from the main thread only); return the handlers replaced."""
+def install_handlers(handler: Any, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> dict[int, Any]:
+    """Handle ``signals`` (from the main thread only); return the handlers replaced."""
     if threading.current_thread() is not threading.main_thread():
         return {}
-    return {signum: signal.signal(signum, handler) for signum in (signal.SIGTERM, signal.SIGINT)}
+    return {signum: signal.signal(signum, handler) for signum in signals}
 
 
 def restore_handlers(previous: dict[int, Any]) -> None:

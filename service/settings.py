@@ -30,6 +30,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     threads: int = 4
+    workers: int | None = None  # None: one per CPU this process may use
     max_body_mb: float = 100.0
     token: str | None = field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ()
@@ -41,6 +42,8 @@ class Settings:
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port must be between 0 and 65535. Got {self.port} instead.")
+        if self.workers is not None and self.workers < 1:
+            raise SettingsError(f"workers must be at least 1. Got {self.workers} instead.")
         for name in ("threads", "max_features", "max_cells", "max_prediction_rows", "max_statistics_terms"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1. Got {getattr(self, name)} instead.")
@@ -53,6 +56,16 @@ class Settings:
     def max_body_bytes(self) -> int:
         """The body limit in bytes (MiB are 2**20 bytes)."""
         return int(self.max_body_mb * MIB)
+
+    @property
+    def worker_count(self) -> int:
+        """How many server processes the ``fitserve`` command runs: by default one per CPU, at most ``threads``."""
+        return self.workers if self.workers is not None else min(available_cpus(), self.threads)
+
+    @property
+    def threads_per_worker(self) -> int:
+        """Each worker's share of ``threads`` (rounded up: never fewer in all than asked)."""
+        return -(-self.threads // self.worker_count)
 
     @property
     def limits(self) -> Limits:
@@ -79,6 +92,7 @@ ENVIRONMENT: dict[str, str] = {
     "host": "FITSERVE_HOST",
     "port": "FITSERVE_PORT",
     "threads": "FITSERVE_THREADS",
+    "workers": "FITSERVE_WORKERS",
     "max_body_mb": "FITSERVE_MAX_BODY_MB",
     "token": "FITSERVE_TOKEN",
     "cors_origins": "FITSERVE_CORS_ORIGINS",
@@ -92,7 +106,7 @@ ENVIRONMENT: dict[str, str] = {
 def convert(name: str, raw: str) -> object:
     """Turn the text of one setting into its value."""
     try:
-        if name in ("port", "threads", "max_features", "max_cells", "max_prediction_rows", "max_statistics_terms"):
+        if name in ("port", "threads", "workers", "max_features", "max_cells", "max_prediction_rows", "max_statistics_terms"):
             return int(raw.replace("_", ""))
         if name == "max_body_mb":
             return float(raw)
@@ -101,3 +115,10 @@ def convert(name: str, raw: str) -> object:
     if name == "cors_origins":
         return tuple(origin.strip() for origin in raw.split(",") if origin.strip())
     return raw
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity, where the system tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1

@@ -1,7 +1,7 @@
 """Benchmark fitserve against the in-process floor (not a test: pytest does not collect it).
 
 Starts the real server (``python -m service --port <free port>``, default settings
-otherwise) and measures, in one run on this machine, the service against the floor: the
+otherwise: one worker process per CPU) and measures, in one run on this machine, the service against the floor: the
 time for ``orjson.loads`` + ``np.asarray`` + ``LinearRegression().fit`` + ``.predict`` +
 ``orjson.dumps`` of the same payload bytes inside this Python process.
 
@@ -43,6 +43,7 @@ import json
 import multiprocessing
 import os
 import platform
+import shlex
 import shutil
 import signal
 import socket
@@ -154,13 +155,13 @@ class Server:
     this script (``-m`` puts the working directory first on the path).
     """
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, arguments: Sequence[str] = ()) -> None:
         self.port = free_port()
         self.log_path = log_dir / "server.log"
         environ = {k: v for k, v in os.environ.items() if not k.startswith("FITSERVE_")}
         self.log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "service", "--port", str(self.port)],
+            [sys.executable, "-m", "service", "--port", str(self.port), *arguments],
             stdin=subprocess.DEVNULL,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -193,17 +194,38 @@ class Server:
         self.stop()
         raise RuntimeError(f"The server did not become healthy; its log:\n{self.log_path.read_text()}")
 
-    def status(self, field: str) -> int:
-        """A ``/proc/<pid>/status`` figure of the server, in bytes (``VmHWM``, ``VmRSS``)."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError(f"/proc/{self.pid}/status has no {field}.")
+    def processes(self) -> list[int]:
+        """The server's process and its worker processes (its children), by id."""
+        children = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):  # gone meanwhile
+                    continue
+                if parent == self.pid:
+                    children.append(int(entry.name))
+        return [self.pid, *sorted(children)]
+
+    def status(self, field: str) -> dict[int, int]:
+        """A ``/proc/<pid>/status`` figure (``VmHWM``, ``VmRSS``) of each server process, in bytes."""
+        figures = {}
+        for pid in self.processes():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith(field + ":"):
+                    figures[pid] = int(line.split()[1]) * 1024
+        return figures
 
     def cpu_seconds(self) -> float:
-        """CPU time the server has used so far, user and system, all threads."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU time the server's processes have used so far, user and system, all threads.
+
+        Workers that exited are counted too: their time is in the parent's ``cstime`` fields.
+        """
+        total = 0
+        for pid in self.processes():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(f) for f in fields[11:15]) if pid == self.pid else int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after 10 s)."""
@@ -425,13 +447,19 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
     gc.freeze()
     with tempfile.TemporaryDirectory(prefix="fitserve-bench-") as directory:
         work = Path(directory)
-        server = Server(work)
+        server = Server(work, shlex.split(options.server_args))
         client = Client(server.port)
         try:
             for _ in range(20):  # warm up: imports, caches, allocator; then take the RSS baseline
                 client.post(small_body)
             baseline = server.status("VmHWM")
-            report["server"] = {"pid": server.pid, "port": server.port, "vmhwm_after_warmup": baseline}
+            report["server"] = {
+                "pid": server.pid,
+                "port": server.port,
+                "arguments": options.server_args,
+                "processes": len(baseline),
+                "vmhwm_after_warmup": sum(baseline.values()),
+            }
             for payload in chosen:
                 body = bodies[payload.name]
                 rounds = options.rounds or payload.rounds
@@ -451,20 +479,24 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
                 else:
                     entry.update(measure_latency(server, client, payload, body, rounds))
                 if payload.name == "large":
+                    # The process that served the large requests (one connection: one worker)
+                    # is the one whose peak grew most.
                     peak = server.status("VmHWM")
-                    growth = peak - baseline
+                    pid = max(peak, key=lambda p: peak[p] - baseline.get(p, 0))
+                    growth = peak[pid] - baseline.get(pid, 0)
                     entry["rss"] = {
-                        "vmhwm_before": baseline,
-                        "vmhwm_after_first": first,
-                        "vmhwm_after_all": peak,
-                        "growth_first": first - baseline,
+                        "pid": pid,
+                        "vmhwm_before": baseline.get(pid, 0),
+                        "vmhwm_after_first": first.get(pid, 0),
+                        "vmhwm_after_all": peak[pid],
+                        "growth_first": first.get(pid, 0) - baseline.get(pid, 0),
                         "growth": growth,
                         "growth_per_body_byte": growth / len(body),
                         "target": f"<= {RSS_TARGET}",
                         "pass": growth / len(body) <= RSS_TARGET,
                     }
                 report["payloads"][payload.name] = entry
-            report["server"]["vmrss_at_end"] = server.status("VmRSS")
+            report["server"]["vmrss_at_end"] = sum(server.status("VmRSS").values())
             report["machine"]["load_average_at_end"] = os.getloadavg()[0]
         finally:
             client.close()
@@ -545,11 +577,16 @@ def table(report: dict[str, Any]) -> str:
     if "large" in report["payloads"]:
         rss = report["payloads"]["large"]["rss"]
         notes.append(
-            f"- RSS: VmHWM {rss['vmhwm_before'] / 1e6:,.1f} MB after warm-up, "
+            f"- RSS of the worker that served the large requests: VmHWM {rss['vmhwm_before'] / 1e6:,.1f} MB after warm-up, "
             f"{rss['vmhwm_after_first'] / 1e6:,.1f} MB after the first large request, "
             f"{rss['vmhwm_after_all'] / 1e6:,.1f} MB after all"
         )
     info = report["machine"]
+    server = report["server"]
+    notes.append(
+        f"- server: {server['processes']} processes (the parent and its workers, or one that serves)"
+        + (f", flags {server['arguments']}" if server["arguments"] else ", default settings")
+    )
     notes.append(
         f"- load generator: {report['load_generator']}; {info['cpus']} CPUs; Python {info['python']}; "
         f"floor BLAS threads {info['floor_blas_threads']}; load average {info['load_average_at_start']:.2f} "
@@ -582,6 +619,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--floor-blas-threads", type=int,
         help="limit BLAS threads of the floor (default: this process's default, as a plain Python process has)",
     )  # fmt: skip
+    parser.add_argument(
+        "--server-args", default="", help="flags for the server, as one string (default: none, the defaults)"
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     return parser
 

@@ -274,8 +274,9 @@ def test_out_of_memory_is_a_503_and_the_server_keeps_serving() -> None:
                 timeout=60,
             )
         )
-        size = virtual_memory(process.pid)
-        resource.prlimit(process.pid, resource.RLIMIT_AS, (size + 512 * 2**20, size + 512 * 2**20))
+        for pid in server_processes(process.pid):  # the parent, and its workers
+            size = virtual_memory(pid)
+            resource.prlimit(pid, resource.RLIMIT_AS, (size + 512 * 2**20, size + 512 * 2**20))
         rows = 2_000_000
         huge = b'{"X_train": [' + b"[1,2,3,4,5,6,7,8,9,0]," * (rows - 1) + b"[1,2,3,4,5,6,7,8,9,1]], "
         huge += b'"y_train": [' + b"1," * (rows - 1) + b"2]}"
@@ -288,6 +289,18 @@ def test_out_of_memory_is_a_503_and_the_server_keeps_serving() -> None:
         assert requests.get(url + "/health", timeout=60).json()["status"] == "ok"
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
+
+
+def server_processes(pid: int) -> list[int]:
+    """A server's process and its worker processes (its children), by id."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(entry.name))
+        except (OSError, IndexError, ValueError):  # gone meanwhile
+            continue
+    return [pid, *children]
 
 
 def virtual_memory(pid: int) -> int:
@@ -448,10 +461,16 @@ def wait_for(condition: object, attempts: int = 100) -> bool:
 class ServerProcess:
     """A ``fitserve`` process on a free port: ``with ServerProcess(command) as (process, url)``."""
 
-    def __init__(self, command: list[str]) -> None:
+    def __init__(self, command: list[str], new_session: bool = False) -> None:
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
         self.process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=new_session,  # a process group of its own, as a terminal gives
         )
         self.log: list[str] = []
         self.reader = threading.Thread(target=self.drain, daemon=True)
