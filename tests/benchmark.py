@@ -59,6 +59,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+from processes import server_processes, status_figure
 from sklearn.linear_model import LinearRegression
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout whose service is measured
@@ -195,26 +196,12 @@ class Server:
         raise RuntimeError(f"The server did not become healthy; its log:\n{self.log_path.read_text()}")
 
     def processes(self) -> list[int]:
-        """The server's process and its worker processes (its children), by id."""
-        children = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                except (OSError, IndexError, ValueError):  # gone meanwhile
-                    continue
-                if parent == self.pid:
-                    children.append(int(entry.name))
-        return [self.pid, *sorted(children)]
+        """The server's process and its worker processes, by id."""
+        return server_processes(self.pid)
 
     def status(self, field: str) -> dict[int, int]:
         """A ``/proc/<pid>/status`` figure (``VmHWM``, ``VmRSS``) of each server process, in bytes."""
-        figures = {}
-        for pid in self.processes():
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith(field + ":"):
-                    figures[pid] = int(line.split()[1]) * 1024
-        return figures
+        return {pid: status_figure(pid, field) for pid in self.processes()}
 
     def cpu_seconds(self) -> float:
         """CPU time the server's processes have used so far, user and system, all threads.

@@ -41,6 +41,8 @@ from pathlib import Path
 import numpy as np
 import requests
 
+from tests.processes import server_processes, status_figure
+
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "fixtures" / "json"
 JSON = {"Content-Type": "application/json"}
@@ -342,14 +344,18 @@ class Server:
             self.log.append(line)
 
     def rss(self) -> int:
-        """Resident memory, in KiB."""
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        match = re.search(r"VmRSS:\s+(\d+) kB", status)
-        return int(match.group(1)) if match else 0
+        """Resident memory of the server's processes (its own and its workers'), in KiB."""
+        return sum(status_figure(pid, "VmRSS") for pid in server_processes(self.process.pid)) // 1024
 
     def fds(self) -> int:
-        """Open file descriptors."""
-        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
+        """Open file descriptors of the server's processes."""
+        total = 0
+        for pid in server_processes(self.process.pid):
+            try:
+                total += len(os.listdir(f"/proc/{pid}/fd"))
+            except OSError:  # gone meanwhile
+                pass
+        return total
 
     def settle(self, target: int) -> int:
         """Wait (10 s at most) until the server holds no more than ``target`` descriptors; return the count."""

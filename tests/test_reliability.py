@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
+from processes import server_processes, status_figure
 
 from service.server import BackgroundServer, Timeouts
 from service.settings import Settings
@@ -275,7 +276,7 @@ def test_out_of_memory_is_a_503_and_the_server_keeps_serving() -> None:
             )
         )
         for pid in server_processes(process.pid):  # the parent, and its workers
-            size = virtual_memory(pid)
+            size = status_figure(pid, "VmSize")
             resource.prlimit(pid, resource.RLIMIT_AS, (size + 512 * 2**20, size + 512 * 2**20))
         rows = 2_000_000
         huge = b'{"X_train": [' + b"[1,2,3,4,5,6,7,8,9,0]," * (rows - 1) + b"[1,2,3,4,5,6,7,8,9,1]], "
@@ -289,26 +290,6 @@ def test_out_of_memory_is_a_503_and_the_server_keeps_serving() -> None:
         assert requests.get(url + "/health", timeout=60).json()["status"] == "ok"
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
-
-
-def server_processes(pid: int) -> list[int]:
-    """A server's process and its worker processes (its children), by id."""
-    children = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                children.append(int(entry.name))
-        except (OSError, IndexError, ValueError):  # gone meanwhile
-            continue
-    return [pid, *children]
-
-
-def virtual_memory(pid: int) -> int:
-    """A process's virtual memory size in bytes, from ``/proc``."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    match = re.search(r"VmSize:\s+(\d+) kB", status)
-    assert match is not None
-    return int(match.group(1)) * 1024
 
 
 # --- SIGTERM ---------------------------------------------------------------------------

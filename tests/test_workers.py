@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 import pytest
+from processes import server_processes
 from test_reliability import (
     BODY,
     COEF,
@@ -22,7 +23,6 @@ from test_reliability import (
     connect,
     read_answer,
     request_bytes,
-    server_processes,
     wait_for,
 )
 
