@@ -442,6 +442,9 @@ class BackgroundServer:
 def serve_in_background(port: int = 0, **settings: Any) -> BackgroundServer:
     """Start serving from a thread; ``port=0`` takes a free port (see ``.url``).
 
-    Other keyword arguments are ``Settings`` fields (``token``, ``max_body_mb``, ...).
+    Other keyword arguments are ``Settings`` fields (``token``, ``max_body_mb``, ...),
+    but ``workers``: this server runs in threads of the calling process.
     """
+    if settings.get("workers") not in (None, 1):
+        raise ValueError("serve_in_background serves from threads of this process; 'workers' is for the fitserve command.")
     return BackgroundServer(Settings.from_env({}, port=port, **settings))

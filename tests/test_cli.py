@@ -30,6 +30,7 @@ def test_environment_sets_every_setting() -> None:
         "FITSERVE_HOST": "0.0.0.0",
         "FITSERVE_PORT": "9001",
         "FITSERVE_THREADS": "8",
+        "FITSERVE_WORKERS": "3",
         "FITSERVE_MAX_BODY_MB": "2.5",
         "FITSERVE_TOKEN": "s3cret",
         "FITSERVE_CORS_ORIGINS": "https://a.example, https://b.example",
@@ -40,7 +41,7 @@ def test_environment_sets_every_setting() -> None:
     }
     _, settings = run([], environ)
     assert settings == Settings(
-        host="0.0.0.0", port=9001, threads=8, max_body_mb=2.5, token="s3cret",
+        host="0.0.0.0", port=9001, threads=8, workers=3, max_body_mb=2.5, token="s3cret",
         cors_origins=("https://a.example", "https://b.example"),
         max_features=10, max_cells=1000, max_prediction_rows=50, max_statistics_terms=77,
     )  # fmt: skip
@@ -61,6 +62,7 @@ def test_flags_win_over_the_environment() -> None:
         pytest.param([], {"FITSERVE_PORT": "eighty"}, id="port-not-a-number"),
         pytest.param(["--port", "70000"], {}, id="port-out-of-range"),
         pytest.param(["--threads", "0"], {}, id="no-threads"),
+        pytest.param(["--workers", "0"], {}, id="no-workers"),
         pytest.param([], {"FITSERVE_MAX_BODY_MB": "-1"}, id="negative-body-limit"),
     ],
 )

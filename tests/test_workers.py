@@ -26,6 +26,7 @@ from test_reliability import (
     wait_for,
 )
 
+from service import serve_in_background
 from service.settings import Settings, SettingsError
 
 pytestmark = pytest.mark.live
@@ -58,6 +59,11 @@ def test_default_is_one_worker_per_cpu_at_most_threads(monkeypatch: pytest.Monke
     assert Settings.from_env({"FITSERVE_WORKERS": "3"}).worker_count == 3
     with pytest.raises(SettingsError, match="workers must be at least 1"):
         Settings(workers=0)
+
+
+def test_background_servers_refuse_workers() -> None:
+    with pytest.raises(ValueError, match="'workers' is for the fitserve command"):
+        serve_in_background(workers=2)
 
 
 def test_a_busy_worker_leaves_new_connections_to_a_free_one() -> None:
