@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import errno
 import logging
 import os
 import socket
@@ -128,5 +129,11 @@ def main(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # waitress warns at each request that waits for a thread: under load, a line per request
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    serve(settings)
+    try:
+        serve(settings)
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise
+        print(f"fitserve: cannot listen on {settings.host} port {settings.port}: {exc.strerror}.", file=sys.stderr)
+        return 1
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -124,3 +125,16 @@ def memory_kept(mode: str) -> int:
 def test_tuned_malloc_gives_freed_memory_back() -> None:
     assert memory_kept("default") >= 16 * 2**20  # what the tuning is for: glibc keeps the freed block
     assert memory_kept("tuned") <= 2**20
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_port_in_use_is_one_line_and_exit_1(workers: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = [sys.executable, "-m", "service", "--port", str(port), "--workers", workers]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert f"fitserve: cannot listen on 127.0.0.1 port {port}: Address already in use." in done.stderr
+    assert "Traceback" not in done.stderr
