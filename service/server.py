@@ -15,7 +15,6 @@ never a worker. On top of waitress this module adds:
 from __future__ import annotations
 
 import logging
-import os
 import select
 import signal
 import socket
@@ -40,7 +39,7 @@ from service.fitting import fit
 from service.parsing import parse_json
 from service.rendering import render_json
 from service.resources import too_large_detail
-from service.settings import MIB, Settings
+from service.settings import MIB, Settings, available_cpus
 
 log = logging.getLogger("fitserve")
 
@@ -252,7 +251,7 @@ def limit_blas_threads(fits: int) -> None:
     """Give each fit that may run at once its share of the cores, so BLAS does not oversubscribe them."""
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(limits=max(1, (os.cpu_count() or 1) // fits))
+    threadpool_limits(limits=max(1, available_cpus() // fits))
 
 
 def warm_up(settings: Settings) -> None:

@@ -2,9 +2,9 @@
 
 A process runs Python on one core at a time, and a fit of a small request is mostly
 Python; worker processes let the requests use every core. The parent binds the
-sockets, forks the workers (each a waitress server with its own ``--threads``, taking
-connections from the same sockets), starts a new worker when one dies, and on SIGTERM
-or SIGINT asks every worker to stop: each finishes the requests it has under way.
+sockets, forks the workers (each a waitress server with its share of ``--threads``,
+taking connections from the same sockets), starts a new worker when one dies, and on
+SIGTERM or SIGINT asks every worker to stop: each finishes the requests it has under way.
 
 The parent imports neither numpy nor the app, and starts no thread: it forks before
 anything that a fork could leave in a bad state exists, and each worker loads the app.
