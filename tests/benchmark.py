@@ -1,9 +1,10 @@
 """Benchmark fitserve against the in-process floor (not a test: pytest does not collect it).
 
 Starts the real server (``python -m service --port <free port>``, default settings
-otherwise: one worker process per CPU) and measures, in one run on this machine, the service against the floor: the
-time for ``orjson.loads`` + ``np.asarray`` + ``LinearRegression().fit`` + ``.predict`` +
-``orjson.dumps`` of the same payload bytes inside this Python process.
+otherwise: a worker process per CPU) and measures, in one run on this machine, the
+service against the floor: the time for ``orjson.loads`` + ``np.asarray`` +
+``LinearRegression().fit`` + ``.predict`` + ``orjson.dumps`` of the same payload bytes
+inside this Python process.
 
 Payloads (seeded random; X_train rows x features, X_test rows):
 
@@ -15,7 +16,8 @@ large    200,000 x 20 + 10,000      latency, and the server's peak RSS growth
 
 Targets (ratios from this one run): small throughput >= 1.0 x the floor rate
 (1 / floor time); medium latency <= 0.9 x the floor; large latency <= 0.8 x the floor and
-peak RSS growth (``VmHWM`` of the server) <= 3.5 x the body size; every answer (coef,
+peak RSS growth (``VmHWM`` of the worker that served the large requests, all on one
+connection) <= 3.5 x the body size; every answer (coef,
 intercept, predictions) equal to the floor's to 1e-12 relative.
 
 Rounds are interleaved (floor, service, floor, service, ...) and the medians reported;
@@ -32,6 +34,7 @@ Usage::
     python tests/benchmark.py                      # all payloads, markdown table
     python tests/benchmark.py --only small,medium --rounds 3
     python tests/benchmark.py --json > before.json
+    python tests/benchmark.py --server-args "--workers 1"   # other server settings
 """
 
 from __future__ import annotations
