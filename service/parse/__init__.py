@@ -1,0 +1,1 @@
+"""The parse stage: untrusted bytes (JSON, CSV, multipart) into tables and arrays."""
