@@ -12,6 +12,8 @@ one of them, and every other failure, into an ``application/problem+json`` answe
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
 from typing import ClassVar
 
 import orjson
@@ -98,3 +100,15 @@ def describe(value: object) -> str:
     if isinstance(value, dict):
         return "an object"
     return "a " + type(value).__name__
+
+
+#: Names longer than this get no "did you mean": comparing them costs time quadratic in their length.
+SUGGEST_UP_TO = 64
+
+
+def did_you_mean(name: str, known: Sequence[str]) -> str:
+    """`` Did you mean 'X_test'?`` for a misspelt name, or nothing; bounded work for any name."""
+    if len(name) > SUGGEST_UP_TO:
+        return ""
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""

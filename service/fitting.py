@@ -11,9 +11,6 @@ shows as a rank deficiency.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from dataclasses import field as dataclass_field
-
 import numpy as np
 import scipy.linalg
 import sklearn
@@ -21,7 +18,7 @@ from sklearn.linear_model import LinearRegression
 
 from service import statistics
 from service.errors import InvalidInput
-from service.parsing import FitRequest
+from service.request import FitRequest, FitResult, Intervals
 
 EXTENDED = np.longdouble
 REFINEMENT_STEPS = 3
@@ -29,43 +26,6 @@ REFINEMENT_STEPS = 3
 #: is already within a few units in the last place, and refining would only cost time.
 REFINE_ABOVE_CONDITION = 100.0
 CHUNK_ROWS = 32_768
-
-
-@dataclass(frozen=True)
-class Intervals:
-    """Interval bounds for every prediction, with their level and kind."""
-
-    lower: np.ndarray  # (m, k)
-    upper: np.ndarray  # (m, k)
-    level: float
-    kind: str
-
-
-@dataclass(frozen=True)
-class FitResult:
-    """What a fit (or a prediction from a model) gives back."""
-
-    coef: np.ndarray  # (k, p)
-    intercept: np.ndarray  # (k,)
-    predictions: np.ndarray | None  # (m, k)
-    feature_names: tuple[str, ...] | None
-    target_names: tuple[str, ...] | None
-    single_target: bool
-    n_samples: int | None
-    rank: int | None
-    warnings: list[str] = dataclass_field(default_factory=list)
-    statistics: list[dict[str, object]] | None = None
-    intervals: Intervals | None = None
-
-    @property
-    def n_features(self) -> int:
-        """Number of features."""
-        return int(self.coef.shape[1])
-
-    @property
-    def n_targets(self) -> int:
-        """Number of targets."""
-        return int(self.coef.shape[0])
 
 
 def fit(request: FitRequest) -> FitResult:

@@ -198,11 +198,14 @@ def _form(predict: bool) -> Schema:
 
 def _query_parameters() -> list[Schema]:
     """List the query parameters that carry the fields of a table body."""
+    # No defaults here: a client sends these only with a table body (a JSON body with any
+    # query parameter is a 422), so a tool that fills in defaults must not add them.
     return [{"name": name, "in": "query", "required": False,
              "description": f"{schema.pop('description')} For `text/csv` and "
-             "`multipart/form-data` bodies; a JSON body ignores the query string. An "
-             "unknown query parameter, or one given twice, is a 422.",
-             "schema": schema}
+             "`multipart/form-data` bodies only: a JSON body takes its options from the body, "
+             "and any query parameter with it is a 422. An unknown query parameter, or one "
+             "given twice, is a 422.",
+             "schema": {key: value for key, value in schema.items() if key != "default"}}
             for name, schema in _table_options().items()]
 
 

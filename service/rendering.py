@@ -8,7 +8,7 @@ import io
 import numpy as np
 import orjson
 
-from service.fitting import FitResult
+from service.request import FitResult
 
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE  # a newline, for terminals
 

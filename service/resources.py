@@ -10,14 +10,16 @@ from falcon.media import MultipartFormHandler
 from falcon.media.multipart import MultipartParseOptions
 from falcon.uri import parse_query_string
 
-from service import __version__
-from service.errors import BodyTooLarge, MalformedBody, UnsupportedMediaType
+from service.body import read_body
+from service.errors import MalformedBody, UnsupportedMediaType
 from service.fitting import fit
 from service.openapi import build_document
-from service.parsing import Body, Endpoint, parse_json
+from service.parse.forms import Part, parse_csv, parse_form
+from service.parse.json import parse_json
 from service.rendering import render_csv, render_json
+from service.request import Endpoint
 from service.settings import Settings
-from service.tables import Part, parse_csv, parse_form
+from service.version import __version__
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -38,12 +40,12 @@ class FitResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Fit and answer."""
         media = media_type(req, self.endpoint)
-        body = Body(read_body(req, self.settings.max_body_bytes))
+        body = read_body(req, self.settings.max_body_bytes)
         limits = self.settings.limits
+        params = parse_query_string(req.query_string, keep_blank=True)
         if media == JSON:
-            request = parse_json(body, self.endpoint, limits)
+            request = parse_json(body, self.endpoint, limits, params)
         else:
-            params = parse_query_string(req.query_string, keep_blank=True)
             if media == CSV:
                 request = parse_csv(body.take(), params, self.endpoint, limits)
             else:
@@ -84,38 +86,6 @@ def read_parts(handler: MultipartFormHandler, body: bytes, content_type: str) ->
     except falcon.HTTPError as exc:  # MultipartParseError, or HTTPInvalidHeader for a missing boundary
         reason = str(exc.description or exc.title).rstrip(".")
         raise MalformedBody(f"The body is not valid multipart/form-data: {reason[:200]}.") from None
-
-
-def read_body(req: falcon.Request, limit: int) -> bytes:
-    """Read the whole body, refusing one over ``limit`` bytes (before reading it when its length is declared)."""
-    length = req.content_length
-    if length is not None and length > limit:
-        raise BodyTooLarge(too_large_detail(length, limit))
-    stream = req.env.get("wsgi.input")
-    if length is not None and type(stream) is io.BytesIO and stream.tell() == 0:
-        # waitress (and falcon.testing) hold the body in a BytesIO: take its bytes without a
-        # copy, and close it so that only the parser holds them.
-        body = stream.getvalue()
-        stream.close()
-        if len(body) > length:
-            body = body[:length]
-    elif length is None and req.env.get("wsgi.input_terminated"):
-        # A chunked body (PEP 3333 servers that de-chunk say so): read no more than the limit allows.
-        body = req.stream.read(limit + 1)
-    else:
-        body = req.bounded_stream.read(limit + 1)
-    if len(body) > limit:
-        raise BodyTooLarge(too_large_detail(None, limit))
-    return body
-
-
-def too_large_detail(length: int | None, limit: int) -> str:
-    """Say that a body is over the limit."""
-    size = f"{length} bytes" if length is not None else f"more than {limit} bytes"
-    return (
-        f"The body is {size}, but at most {limit} bytes ({limit / 2**20:g} MiB) are taken "
-        "(setting max_body_mb, FITSERVE_MAX_BODY_MB)."
-    )
 
 
 class HealthResource:

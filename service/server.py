@@ -2,7 +2,7 @@
 
 Waitress reads requests on one thread (an ``asyncore`` loop that never blocks) and
 hands only complete requests to its worker threads, so a slow client costs a socket,
-never a worker. On top of waitress this module adds:
+never a worker. On top of waitress (through the internals in ``service.channel``) it adds:
 
 - a deadline for a whole request to arrive (``Timeouts.request``): waitress's own
   ``channel_timeout`` only drops connections that send nothing, not ones that trickle;
@@ -15,166 +15,23 @@ never a worker. On top of waitress this module adds:
 from __future__ import annotations
 
 import logging
-import select
 import signal
 import socket
 import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import Any
 
 import waitress
-import waitress.channel
-import waitress.parser
 import waitress.server
-import waitress.task
-import waitress.utilities
-import waitress.wasyncore
 
 from service.app import create_app
-from service.errors import PROBLEM_JSON, render_problem
+from service.channel import ServerLoop, Timeouts, adopt
 from service.fitting import fit
-from service.parsing import parse_json
+from service.parse.json import parse_json
 from service.rendering import render_json
-from service.resources import too_large_detail
 from service.settings import MIB, Settings, available_cpus
 
 log = logging.getLogger("fitserve")
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """How long, in seconds, the server waits for clients, and for itself when stopping.
-
-    A request must arrive whole within ``request`` seconds, plus one second for every
-    ``min_rate`` bytes of it received: a large body sent at a fair pace has the time it
-    needs, while a client trickling bytes (never idle, never done) is dropped.
-    """
-
-    idle: float = 30.0  # a connection that sends nothing, between or inside requests
-    request: float = 60.0
-    min_rate: float = 8192.0  # bytes per second
-    drain: float = 20.0  # on stop, the requests under way get this long to finish
-
-
-class ProblemErrorTask(waitress.task.ErrorTask):  # type: ignore[misc]
-    """Waitress's own errors (malformed HTTP, oversize body) as problem+json, not plain text."""
-
-    def execute(self) -> None:
-        """Write the error answer."""
-        error = self.request.error
-        body = render_problem(error.code, waitress_detail(error.code, str(error.body), self.request))
-        self.status = f"{error.code} {error.reason}"
-        self.response_headers.append(("Content-Type", PROBLEM_JSON))
-        self.set_close_on_finish()
-        self.content_length = len(body)
-        self.write(body)
-
-
-def waitress_detail(code: int, reason: str, request: Any = None) -> str:
-    """A full sentence for an error waitress found before the app saw the request."""
-    if code == 413:
-        limit = getattr(request, "body_limit", None)
-        if limit is None:
-            return "The body is larger than this server takes (setting max_body_mb, FITSERVE_MAX_BODY_MB)."
-        length = 0 if request.chunked else int(request.content_length or 0)
-        return too_large_detail(length if length > limit else None, limit)
-    if code == 431:
-        return "The request headers are too large."
-    return f"The HTTP request is malformed: {reason[:80]}."
-
-
-class LimitedParser(waitress.parser.HTTPRequestParser):  # type: ignore[misc]
-    """A request parser that refuses a body over ``body_limit`` bytes, as soon as it can tell.
-
-    A declared ``Content-Length`` is refused from the headers alone, before the body is
-    read; a chunked body once its data (not its chunk framing) passes the limit.
-    """
-
-    body_limit: int = 0
-    error: Any = None  # waitress's error for this request, if any
-
-    def received(self, data: bytes) -> int:
-        """Take bytes of the request; refuse it once its body is known to be too large."""
-        consumed = int(super().received(data))
-        if self.headers_finished and not self.error:
-            size = len(self.body_rcv) if self.chunked and self.body_rcv is not None else self.content_length
-            if size > self.body_limit:
-                self.error = waitress.utilities.RequestEntityTooLarge(f"exceeds {self.body_limit} bytes")
-                self.completed = True
-        if self.error:
-            # else waitress answers "100 Continue" to a refused request, and waits for its body
-            self.expect_continue = False
-        return consumed
-
-
-class OneWriteTask(waitress.task.WSGITask):  # type: ignore[misc]
-    """A WSGI task that sends an answer of known length, headers and body, in one write.
-
-    Waitress writes the headers and the body separately, and flushes each at once: two
-    sends, each releasing the GIL to another thread. The bytes on the wire are the same.
-    """
-
-    wrote_header: bool
-    content_bytes_written: int
-
-    def write(self, data: bytes) -> None:
-        """Write the answer; the headers go with the first chunk when it is the whole body."""
-        if (
-            not self.wrote_header
-            and self.complete
-            and data
-            and self.has_body
-            and not self.chunked_response
-            and self.content_length == len(data)
-        ):
-            # With a Content-Length, build_response_header() never turns to chunked encoding.
-            header = self.build_response_header()
-            self.wrote_header = True
-            self.content_bytes_written += len(data)
-            self.channel.write_soon(header + data)
-            return
-        super().write(data)
-
-
-class ProblemChannel(waitress.channel.HTTPChannel):  # type: ignore[misc]
-    """An HTTP channel whose errors are problem+json, and whose requests must arrive in time.
-
-    The deadline (see ``Timeouts``) runs from a request's first byte, so a client
-    trickling a byte a second is dropped too, not only one that goes silent.
-    """
-
-    error_task_class = ProblemErrorTask
-    task_class = OneWriteTask
-    parser_class = LimitedParser
-    timeouts = Timeouts()
-    arriving: object = None  # the parser of the request under way
-    deadline = 0.0  # when it must have arrived (time.monotonic())
-
-    @classmethod
-    def configured(cls, timeouts: Timeouts, body_limit: int) -> type[ProblemChannel]:
-        """A channel class with these timeouts, refusing bodies over ``body_limit`` bytes."""
-        parser = type("LimitedParser", (LimitedParser,), {"body_limit": body_limit})
-        return type("ProblemChannel", (cls,), {"timeouts": timeouts, "parser_class": parser})
-
-    def received(self, data: bytes) -> bool:
-        """Take bytes, and move the deadline of the request under way."""
-        result = bool(super().received(data))
-        if self.request is not None:
-            if self.request is not self.arriving:
-                self.arriving = self.request
-                self.deadline = time.monotonic() + self.timeouts.request
-            self.deadline += len(data) / self.timeouts.min_rate
-        return result
-
-    def readable(self) -> bool:
-        """Drop a request still arriving past its deadline; else as waitress decides."""
-        if self.request is not None and self.request is self.arriving and time.monotonic() > self.deadline:
-            self.will_close = True  # the loop closes it at once (writable() is now true)
-            return False
-        return bool(super().readable())
 
 
 def waitress_options(
@@ -216,35 +73,8 @@ def create_server(
     app = create_app(settings)
     warm_up(settings)
     server = waitress.create_server(app, **waitress_options(settings, timeouts, sockets))
-    channel_class = ProblemChannel.configured(timeouts, settings.max_body_bytes)
-    for each in listeners(server):
-        each.channel_class = channel_class
-        if sockets and type(each) is waitress.server.TcpWSGIServer:
-            each.__class__ = SharedListener
+    adopt(server, timeouts, settings.max_body_bytes, shared=bool(sockets))
     return server
-
-
-class SharedListener(waitress.server.TcpWSGIServer):  # type: ignore[misc]
-    """A listening socket shared with other worker processes: take a connection only with a thread free.
-
-    Every worker is woken by a new connection and the quickest takes it; without this, a
-    worker with all its threads fitting could take it too, and make it wait while another
-    worker idles. Connections left waiting go to the first worker with a thread free.
-    """
-
-    def readable(self) -> bool:
-        """Whether to accept now: as waitress decides, and only with a thread free."""
-        accepting = bool(super().readable())
-        tasks = self.task_dispatcher
-        return accepting and not tasks.queue and tasks.active_count < len(tasks.threads)
-
-
-def listeners(server: Any) -> list[waitress.server.BaseWSGIServer]:
-    """The listening servers of what ``waitress.create_server`` returned (one, or several)."""
-    mapping = getattr(server, "map", None)
-    if mapping is None:
-        return [server]
-    return [each for each in mapping.values() if isinstance(each, waitress.server.BaseWSGIServer)]
 
 
 def limit_blas_threads(fits: int) -> None:
@@ -267,95 +97,6 @@ def listening(server: waitress.server.BaseWSGIServer) -> list[tuple[str, int]]:
         if hasattr(server, "effective_listen")
         else [(str(server.effective_host), int(server.effective_port))]
     )
-
-
-class ServerLoop:
-    """Run a waitress server until ``stop()``, then drain it: the requests under way finish.
-
-    ``stop()`` may be called from any thread and from a signal handler (it only sets
-    flags; the loop notices within waitress's one-second poll timeout, or at once
-    when ``wake`` is true). A second ``stop()`` gives up waiting for the requests.
-    """
-
-    def __init__(self, server: Any, timeouts: Timeouts) -> None:
-        self.server = server
-        self.timeouts = timeouts
-        self.stopping = False
-        self.hurry = False
-        mapping = getattr(server, "map", None)
-        self.map: dict[int, Any] = mapping if mapping is not None else server._map
-
-    def stop(self, wake: bool = True) -> None:
-        """Ask the loop to stop; ``wake=False`` from a signal handler (no locks taken)."""
-        self.hurry = self.stopping
-        self.stopping = True
-        if wake:
-            for each in listeners(self.server):
-                try:
-                    each.pull_trigger()
-                except OSError:  # the loop has already closed its trigger
-                    pass
-
-    def run(self) -> None:
-        """Serve until stopped, then finish the requests under way and close everything."""
-        timeout = self.server.adj.asyncore_loop_timeout
-        while not self.stopping:
-            waitress.wasyncore.loop(timeout=timeout, map=self.map, use_poll=True, count=1)
-        try:
-            self.drain()
-        finally:
-            self.server.task_dispatcher.shutdown(timeout=1)
-            waitress.wasyncore.close_all(self.map)
-
-    def drain(self) -> None:
-        """Stop accepting; wait for the requests under way and for their answers to be sent.
-
-        Connections the kernel accepted before the stop are taken and served; a
-        connection is closed once it has nothing under way and nothing waiting to be read.
-        """
-        for each in listeners(self.server):
-            accept_waiting(each)
-            # The listening socket only: its trigger stays open for the workers still finishing.
-            waitress.wasyncore.dispatcher.close(each)
-        deadline = time.monotonic() + self.timeouts.drain
-        while not self.hurry:
-            busy = 0
-            for channel in list(self.channels()):
-                if channel.requests or channel.request is not None or channel.total_outbufs_len:
-                    busy += 1
-                elif has_bytes_waiting(channel.socket):
-                    busy += 1  # the loop reads them next
-                else:
-                    channel.handle_close()  # idle between requests: nothing is lost
-            if not busy:
-                return
-            if time.monotonic() >= deadline:
-                log.warning("fitserve stopped with %d connections still busy", busy)
-                return
-            waitress.wasyncore.loop(timeout=0.05, map=self.map, use_poll=True, count=1)
-
-    def channels(self) -> Iterator[waitress.channel.HTTPChannel]:
-        """The open client connections."""
-        for each in list(self.map.values()):
-            if isinstance(each, waitress.channel.HTTPChannel):
-                yield each
-
-
-def accept_waiting(listener: waitress.server.BaseWSGIServer) -> None:
-    """Take every connection waiting in a listening socket's backlog."""
-    for _ in range(listener.adj.backlog):
-        ready, _, _ = select.select([listener.socket], [], [], 0)
-        if not ready:
-            return
-        listener.handle_accept()
-
-
-def has_bytes_waiting(connection: socket.socket) -> bool:
-    """Whether a client has sent bytes not read yet (False at end of stream or on error)."""
-    try:
-        return bool(connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
-    except OSError:  # BlockingIOError when nothing waits; any other error ends the connection
-        return False
 
 
 def serve(

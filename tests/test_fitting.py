@@ -9,7 +9,7 @@ import statsmodels.api as sm
 
 from service.errors import InvalidInput
 from service.fitting import column_scale, fit
-from service.parsing import FitRequest, Model, Options
+from service.request import FitRequest, Model, Options
 
 
 def request(X: np.ndarray, y: np.ndarray, **kwargs: object) -> FitRequest:

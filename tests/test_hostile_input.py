@@ -25,11 +25,12 @@ import service
 from service.app import create_app
 from service.errors import InvalidInput, MalformedBody
 from service.fitting import fit
-from service.parsing import FitRequest, parse_json
+from service.parse.forms import parse_csv, parse_form
+from service.parse.json import parse_json
 from service.rendering import render_csv, render_json
+from service.request import FitRequest
 from service.server import BackgroundServer
 from service.settings import Limits, Settings
-from service.tables import parse_csv, parse_form
 
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "json"
 CASES = sorted(CORPUS.glob("*.json")) or [CORPUS / "missing.json"]  # no corpus must fail, not skip

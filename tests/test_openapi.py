@@ -14,7 +14,7 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from urllib3 import encode_multipart_formdata
 
 from service.openapi import build_document
-from service.tables import PARAMETERS, PARTS
+from service.parse.forms import PARAMETERS, PARTS
 
 # The tables of API.md, copied here so that a change to either side fails a test.
 ENDPOINTS = [("post", "/fit"), ("post", "/predict"), ("get", "/health"),

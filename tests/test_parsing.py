@@ -8,8 +8,10 @@ import numpy as np
 import orjson
 import pytest
 
+import service.parse.json
+from service.body import Body
 from service.errors import InvalidInput, MalformedBody
-from service.parsing import PARSER, Body, FastFields, SharedParser, parse_json
+from service.parse.json import PARSER, SharedParser, parse_json
 from service.settings import Limits
 
 SMALL = b'{"X_train": [[1, 2], [2, 1], [3, 5]], "y_train": [1, 2, 3], "X_test": [[1, 1]]}'
@@ -30,13 +32,13 @@ def test_the_body_is_let_go_before_its_arrays_are_read(monkeypatch: pytest.Monke
     monkeypatch.setattr(SharedParser, "REUSE_LIMIT", limit)
     body = bytes(bytearray(SMALL))
     held: list[int] = []
-    export = FastFields.export
+    export = service.parse.json.buffer
 
     def counting_export(array: object, size: int) -> np.ndarray:
         held.append(sys.getrefcount(body))
         return export(array, size)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(FastFields, "export", staticmethod(counting_export))
+    monkeypatch.setattr(service.parse.json, "buffer", counting_export)
     parse_json(Body(body), "predict", Limits())
     baseline = sys.getrefcount(body)  # the local name and getrefcount's argument
     assert held and set(held) == {baseline}

@@ -106,8 +106,10 @@ def test_token_is_never_logged(caplog: pytest.LogCaptureFixture, monkeypatch: py
         assert requests.get(url + f"/{token}", headers=good, timeout=30).status_code == 404
         raw_exchange(url, f"GET /\x00{token} HTTP/1.1\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
         monkeypatch.setattr("service.resources.fit", failing_fit)
-        assert requests.post(url + f"/fit?{token}", json=body, headers=good, timeout=30).status_code == 503
-        assert requests.post(url + f"/fit?{token}", json=body, headers=good, timeout=30).status_code == 500
+        # The token in another header too (a query string on a JSON body is refused before the fit).
+        failing = {**good, "Referer": f"{url}/?{token}"}
+        assert requests.post(url + "/fit", json=body, headers=failing, timeout=30).status_code == 503
+        assert requests.post(url + "/fit", json=body, headers=failing, timeout=30).status_code == 500
     records = [
         f"{r.name} {r.getMessage()} {r.exc_text or ''}"
         for r in caplog.records

@@ -1,4 +1,4 @@
-"""Tests of CSV and multipart bodies (service/tables.py) and of CSV answers."""
+"""Tests of CSV and multipart bodies (service/parse/forms.py) and of CSV answers."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from urllib3 import encode_multipart_formdata
 
 import service
 from service.errors import FitserveError, InvalidInput, MalformedBody
-from service.parsing import FitRequest
+from service.parse.forms import parse_csv, parse_form, read_table
+from service.request import FitRequest
 from service.settings import Limits
-from service.tables import parse_csv, parse_form, read_table
 
 DATA = Path(__file__).resolve().parent.parent / "examples" / "data"
 LIMITS = Limits()
@@ -269,24 +269,24 @@ def test_feature_cells_are_checked_before_target_and_weight_cells() -> None:
         pytest.param(lambda: fit_csv(b",a,y\n0,1,2\n"), 422, "X_train", "index=False", id="unnamed-column"),
         pytest.param(lambda: fit_csv(b"y\n1\n2\n"), 422, "X_train", "no feature columns", id="no-features"),
         pytest.param(
-            lambda: fit_csv(TRAIN, {"target": "prce"}), 422, "y_train", "'prce'", id="unknown-target"
+            lambda: fit_csv(TRAIN, {"target": "prce"}), 422, "target", "Did you mean 'price'", id="unknown-target"
         ),
         pytest.param(
-            lambda: fit_csv(TRAIN, {"target": "a,,b"}), 422, "y_train", "empty name", id="empty-target"
+            lambda: fit_csv(TRAIN, {"target": "a,,b"}), 422, "target", "empty name", id="empty-target"
         ),
         pytest.param(
-            lambda: fit_csv(TRAIN, {"target": "a,a"}), 422, "y_train", "twice", id="repeated-target"
+            lambda: fit_csv(TRAIN, {"target": "a,a"}), 422, "target", "twice", id="repeated-target"
         ),
         pytest.param(
             lambda: fit_csv(TRAIN, {"target": "a,b,price"}), 422, "X_train", "no feature", id="all-targets"
         ),
         pytest.param(
-            lambda: fit_csv(TRAIN, {"weight": "wt"}), 422, "sample_weight", "'wt'", id="unknown-weight"
+            lambda: fit_csv(TRAIN, {"weight": "wt"}), 422, "weight", "'wt'", id="unknown-weight"
         ),
         pytest.param(
             lambda: fit_csv(TRAIN, {"target": "a,price", "weight": "price"}),
             422,
-            "sample_weight",
+            "weight",
             "also a target",
             id="weight-is-target",
         ),

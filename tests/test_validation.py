@@ -24,7 +24,9 @@ from hypothesis import strategies as st
 
 import service
 from service.errors import InvalidInput
-from service.parsing import FIELDS, FitRequest, PlainFields, build_request, parse_json
+from service.parse.json import PlainFields, parse_json
+from service.parse.rules import FIELDS, build_request
+from service.request import FitRequest
 from service.settings import Settings
 
 PROBLEM_JSON = "application/problem+json"

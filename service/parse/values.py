@@ -2,8 +2,8 @@
 
 This is the exact reader: it walks Python values (lists, dicts, numbers) and, at the
 first value that breaks a rule, raises ``InvalidInput`` naming the field and the
-position. ``parsing.py`` has a faster reader for well-formed bodies that falls back to
-this one whenever it is not certain.
+position. ``service.parse.json`` exports whole arrays of a well-formed body without
+Python values in between, and reads a field here whenever it cannot vouch for it.
 """
 
 from __future__ import annotations

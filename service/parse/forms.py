@@ -4,10 +4,10 @@ A ``text/csv`` body is the training table, header row first. A ``multipart/form-
 body has a ``train`` part (that table), a ``test`` part (a table of the feature columns)
 and text fields. Query parameters, or form fields, name the target columns (``target``,
 comma-separated, default the last column) and the weight column (``weight``), and carry
-the options. The tables are offered to ``parsing.build_request`` as ``Fields``, so every
+the options. The tables are offered to ``rules.build_request`` as ``Fields``, so every
 rule and message of the JSON path applies unchanged; the tables' own problems name the
 field of the contract the cells were going to (``X_train``, ``y_train``,
-``sample_weight``, ``X_test``).
+``sample_weight``, ``X_test``), and a problem with a parameter names that parameter.
 
 Cells are decimal numbers only (``12``, ``-0.5``, ``1.5e3``, quoted or not): no spaces,
 digit separators, NaN or infinity, and no empty cells. Data rows are counted from 1
@@ -18,7 +18,6 @@ cell is read again, cell by cell, to say which one.
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 import itertools
 import re
@@ -27,9 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.errors import InvalidInput, MalformedBody, describe, excerpt
-from service.matrices import MAX_MAGNITUDE, Matrix, plural, within_range
-from service.parsing import Endpoint, Fields, FitRequest, build_request
+from service.errors import InvalidInput, MalformedBody, describe, did_you_mean, excerpt
+from service.parse.rules import Fields, build_request
+from service.parse.values import MAX_MAGNITUDE, Matrix, plural, within_range
+from service.request import Endpoint, FitRequest
 from service.settings import Limits
 
 PARAMETERS = ("target", "weight", "fit_intercept", "positive", "statistics", "interval", "level")
@@ -208,9 +208,7 @@ def unknown_detail(kind: str, name: str | None, known: Sequence[str]) -> str:
     """Say that a parameter or part is unknown, suggesting the closest known one."""
     if not name:
         return f"A part of the form has no name; the parts are: {', '.join(known)}."
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    return f"{excerpt(name)!r} is not a {kind} of this API.{hint} The {kind}s are: {', '.join(known)}."
+    return f"{excerpt(name)!r} is not a {kind} of this API.{did_you_mean(name, known)} The {kind}s are: {', '.join(known)}."
 
 
 def read_option(name: str, text: str) -> object:
@@ -235,14 +233,14 @@ def lay_out(train: Table, target: str | None, weight: str | None) -> Layout:
             index = column_index(names, piece.strip(), "target", "y_train")
             if index in targets:
                 raise InvalidInput(
-                    f"'target' names the column {excerpt(names[index])!r} twice; 'y_train' takes each once.",
-                    "y_train",
+                    f"'target' names the column {excerpt(names[index])!r} twice; each target is named once.",
+                    "target",
                 )
             targets.append(index)
     if weight_index is not None and weight_index in targets:
         raise InvalidInput(
             f"'weight' names the column {excerpt(names[weight_index])!r} for 'sample_weight', but it is also a target.",
-            "sample_weight",
+            "weight",
         )
     features = [j for j in range(len(names)) if j not in targets and j != weight_index]
     if not features:
@@ -255,13 +253,13 @@ def lay_out(train: Table, target: str | None, weight: str | None) -> Layout:
 
 
 def column_index(names: tuple[str, ...], name: str, parameter: str, field: str) -> int:
-    """Find the column a query parameter names, or refuse it naming ``field``."""
+    """Find the column a query parameter (or form field) names, or refuse it naming that parameter."""
     if name not in names:
         what = "an empty name" if not name else f"the column {excerpt(name)!r}"
         raise InvalidInput(
-            f"'{parameter}' names {what} for '{field}', but the training table has no such column; "
-            f"its columns are: {list_names(names)}.",
-            field,
+            f"'{parameter}' names {what} for '{field}', but the training table has no such column;"
+            f"{did_you_mean(name, names)} Its columns are: {list_names(names)}.",
+            parameter,
         )
     return names.index(name)
 
