@@ -17,15 +17,14 @@ import sklearn
 from sklearn.linear_model import LinearRegression
 
 from service import statistics
+from service.design import Design, column_scale
 from service.errors import InvalidInput
 from service.request import FitRequest, FitResult, Intervals
 
-EXTENDED = np.longdouble
 REFINEMENT_STEPS = 3
 #: Below this condition number (of the scaled, centred design) LAPACK's float64 answer
 #: is already within a few units in the last place, and refining would only cost time.
 REFINE_ABOVE_CONDITION = 100.0
-CHUNK_ROWS = 32_768
 
 
 def fit(request: FitRequest) -> FitResult:
@@ -45,8 +44,9 @@ def fit(request: FitRequest) -> FitResult:
     X, Y, weights = request.X_train, request.y_train, request.sample_weight
     assert X is not None and Y is not None
     options = request.options
-    coef, intercept, rank = solve(X, Y, weights, options.fit_intercept, options.positive)
-    warnings = notes(X, weights, rank, options.fit_intercept, options.positive)
+    design = Design(X, Y, weights, options.fit_intercept)
+    coef, intercept, rank = solve(design, options.positive)
+    warnings = notes(design, rank, options.positive)
     predictions = predict(request.X_test, coef, intercept)
     inference = None
     intervals = None
@@ -55,9 +55,8 @@ def fit(request: FitRequest) -> FitResult:
         try:
             with np.errstate(all="ignore"):  # every statistic is checked for finiteness after
                 inference = statistics.infer(
-                    X, Y, weights,
-                    coef=coef, intercept=intercept,
-                    fit_intercept=options.fit_intercept, positive=options.positive,
+                    design,
+                    coef=coef, intercept=intercept, positive=options.positive,
                     rank_deficient=rank is not None and rank < X.shape[1],
                     terms=terms, rank=rank, level=options.level,
                     X_test=request.X_test, interval=options.interval,
@@ -95,10 +94,9 @@ def predict(X_test: np.ndarray | None, coef: np.ndarray, intercept: np.ndarray) 
     return predictions
 
 
-def solve(
-    X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None, fit_intercept: bool, positive: bool
-) -> tuple[np.ndarray, np.ndarray, int | None]:
+def solve(design: Design, positive: bool) -> tuple[np.ndarray, np.ndarray, int | None]:
     """Fit a fresh ``LinearRegression``; return ``coef`` (k, p), ``intercept`` (k,) and ``rank``."""
+    X, Y = design.X, design.Y
     n, p = X.shape
     scale = column_scale(X)
     with np.errstate(all="ignore"), sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
@@ -106,19 +104,18 @@ def solve(
         # in place; copying it again would cost memory, and a np.may_share_memory check that
         # releases the GIL, handing it to another thread in the middle of every fit.
         estimator = LinearRegression(
-            fit_intercept=fit_intercept,
+            fit_intercept=design.fit_intercept,
             positive=positive,
             tol=np.finfo(np.float64).eps * max(n, p),
             copy_X=False,
         )
-        estimator.fit(X / scale, Y, sample_weight=weights)
-        coef = np.asarray(estimator.coef_, dtype=np.float64).reshape(Y.shape[1], p)
+        estimator.fit(X / scale, Y, sample_weight=design.weights)
+        coef = np.asarray(estimator.coef_, dtype=np.float64).reshape(Y.shape[1], p) / scale
         # Without an intercept, sklearn gives a single 0.0 whatever the number of targets.
         intercept = np.broadcast_to(np.asarray(estimator.intercept_, dtype=np.float64), (Y.shape[1],)).copy()
         rank = None if positive else int(estimator.rank_)
         if rank == p and np.isfinite(coef).all() and condition(estimator.singular_) > REFINE_ABOVE_CONDITION:
-            coef, intercept = refine(X / scale, Y, weights, fit_intercept, coef, intercept)
-        coef = coef / scale
+            coef, intercept = refine(design, coef, intercept)
     if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
         raise InvalidInput(
             "The fit overflowed the range of a float64; rescale 'X_train' or 'y_train' "
@@ -134,97 +131,39 @@ def condition(singular_values: np.ndarray) -> float:
     return float(singular_values.max()) / smallest if smallest > 0 else np.inf
 
 
-def column_scale(X: np.ndarray) -> np.ndarray:
-    """A power of two near each column's largest magnitude (1 for an all-zero column)."""
-    largest = np.maximum(X.max(axis=0), -X.min(axis=0))
-    _, exponent = np.frexp(largest)
-    scale: np.ndarray = np.ldexp(1.0, np.where(largest > 0, exponent, 1) - 1)
-    return scale
-
-
-def refine(
-    Xs: np.ndarray,
-    Y: np.ndarray,
-    weights: np.ndarray | None,
-    fit_intercept: bool,
-    coef: np.ndarray,
-    intercept: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+def refine(design: Design, coef: np.ndarray, intercept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Refine a full-rank least-squares solution with extended-precision residuals.
 
-    Unknowns ``z = (a, c)`` for the design ``D = [1, Xs - mu]`` (``mu`` the weighted
-    column means, so the intercept column is orthogonal to the rest): each step computes
-    the gradient ``D' W (y - D z)`` in extended precision and solves ``R'R dz = gradient``
-    with ``R`` from a QR of ``W^1/2 D``. The result is kept only where it lowered the
-    gradient, so a step can never make a fit worse.
+    In the coordinates ``u`` of the design's factor (``service.design``), each step computes
+    the gradient ``C' W (y - C u)`` in extended precision and solves ``R'R du = gradient``.
+    The result is kept only where it brought the fit closer to the solution, so a step can
+    never make a fit worse.
     """
-    n, p = Xs.shape
-    root = None if weights is None else np.sqrt(weights)
-    mu = np.average(Xs, axis=0, weights=weights) if fit_intercept else np.zeros(p)
-    design = Xs - mu
-    if fit_intercept:
-        design = np.column_stack([np.ones(n), design])
-    if root is not None:
-        design *= root[:, None]
-    if design.shape[0] < design.shape[1]:
+    factor = design.factor
+    if factor is None or not np.all(np.abs(np.diag(factor.r)) > 0):
         return coef, intercept
-    R = scipy.linalg.qr(design, mode="r", overwrite_a=True, check_finite=False)[0][: design.shape[1]]
-    del design
-    if not np.all(np.abs(np.diag(R)) > 0):
-        return coef, intercept
-    z = coef.T.astype(EXTENDED)
-    if fit_intercept:
-        z = np.vstack([(intercept + mu @ coef.T).astype(EXTENDED), z])
-    best, best_norm = z, np.inf
+    u = factor.coordinates(coef, intercept)
+    best, best_norm = u, np.inf
     for _ in range(REFINEMENT_STEPS + 1):
-        gradient = extended_gradient(Xs, Y, weights, mu, fit_intercept, z)
-        norm = float(np.abs(gradient).max())
+        gradient = design.gradient(factor, u).astype(np.float64)
+        # |R^-T g|: how far the fit is from the least-squares solution, in a measure that the
+        # columns' scaling does not change (the gradient's own size does).
+        half = scipy.linalg.solve_triangular(factor.r, gradient, trans="T", check_finite=False)
+        norm = float(np.abs(half).max())
         if norm >= best_norm:
             break
-        best, best_norm = z, norm
+        best, best_norm = u, norm
         if norm == 0:
             break
-        step = scipy.linalg.cho_solve((R, False), gradient.astype(np.float64), check_finite=False)
-        z = z + step
-    if fit_intercept:
-        c = best[1:]
-        return c.T.astype(np.float64), (best[0] - mu.astype(EXTENDED) @ c).astype(np.float64)
-    return best.T.astype(np.float64), intercept
+        u = u + scipy.linalg.solve_triangular(factor.r, half, check_finite=False)
+    refined, level = factor.coefficients(best)
+    return refined, intercept if level is None else level
 
 
-def extended_gradient(
-    Xs: np.ndarray,
-    Y: np.ndarray,
-    weights: np.ndarray | None,
-    mu: np.ndarray,
-    fit_intercept: bool,
-    z: np.ndarray,
-) -> np.ndarray:
-    """``D' W (y - D z)`` in extended precision, a block of rows at a time."""
-    n = Xs.shape[0]
-    mu_ext = mu.astype(EXTENDED)
-    gradient = np.zeros(z.shape, dtype=EXTENDED)
-    for start in range(0, n, CHUNK_ROWS):
-        block = Xs[start : start + CHUNK_ROWS].astype(EXTENDED) - mu_ext
-        if fit_intercept:
-            residual = Y[start : start + CHUNK_ROWS] - z[0] - block @ z[1:]
-        else:
-            residual = Y[start : start + CHUNK_ROWS] - block @ z
-        if weights is not None:
-            residual *= weights[start : start + CHUNK_ROWS, None]
-        if fit_intercept:
-            gradient[0] += residual.sum(axis=0)
-            gradient[1:] += block.T @ residual
-        else:
-            gradient += block.T @ residual
-    return gradient
-
-
-def notes(
-    X: np.ndarray, weights: np.ndarray | None, rank: int | None, fit_intercept: bool, positive: bool
-) -> list[str]:
+def notes(design: Design, rank: int | None, positive: bool) -> list[str]:
     """Warnings about the fit itself (rank deficiency, no residual degrees of freedom)."""
-    n, p = X.shape
+    p = design.X.shape[1]
+    fit_intercept = design.fit_intercept
     warnings = []
     if rank is not None and rank < p:
         warnings.append(
@@ -232,7 +171,7 @@ def notes(
             f"{', after centring' if fit_intercept else ''}): some coefficients cannot be told apart, "
             "and LinearRegression gives the minimum-norm solution."
         )
-    used = n if weights is None else int(np.count_nonzero(weights))
+    used = design.n_used
     if used <= p + int(fit_intercept):
         warnings.append(
             f"There are no residual degrees of freedom ({used} training rows with nonzero weight for "

@@ -5,11 +5,10 @@ already found and returns, per target, what R's ``summary(lm(...))`` prints (wei
 squares when there are sample weights), plus confidence or prediction intervals for query
 rows.
 
-Accuracy comes from never forming ``X'X``: the design is centred (weighted mean) when an
-intercept is fitted, each column is scaled by a power of two near its norm (exact), and
-the inverse cross-product enters only through the triangular factor of its QR
-decomposition. Residuals and sums of squares use ``np.longdouble``, from the given
-coefficients, so an exact fit has a residual standard error of (about) zero.
+Accuracy comes from never forming ``X'X``: the inverse cross-product enters only through
+the triangular factor of the design's QR decomposition, and residuals are computed in
+extended precision, so an exact fit has a residual standard error of (about) zero. Both
+come from ``service.design``, shared with the fit.
 """
 
 from __future__ import annotations
@@ -18,7 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import linalg, stats
+from scipy import stats
+
+from service.design import Design, Factor, column_scale
 
 Floats = NDArray[np.float64]
 LongFloats = NDArray[np.longdouble]
@@ -49,53 +50,11 @@ class Inference:
     """Full sentences, e.g. why a statistic is null."""
 
 
-@dataclass(frozen=True)
-class _Factor:
-    """The R of a QR of the weighted design, in shifted and power-of-two scaled columns.
-
-    Column 0 is the intercept (when fitted) scaled by ``1 / intercept_scale``; column j of
-    the features is ``(x_j - offset_j) / scale_j``. A linear function of the coefficients
-    is then a vector ``c`` in these coordinates, with variance ``sigma^2 |R^-T c|^2``.
-    """
-
-    r: Floats
-    offset: Floats
-    scale: Floats
-    intercept_scale: float | None
-
-    def variance_factors(self, points: Floats) -> Floats:
-        """Return ``v' (A'WA)^-1 v`` for each row of ``points`` (the prediction at it)."""
-        columns = (points - self.offset) / self.scale
-        if self.intercept_scale is not None:
-            ones = np.full((len(points), 1), 1.0 / self.intercept_scale)
-            columns = np.hstack([ones, columns])
-        return self._squared_norms(columns.T)
-
-    def coefficient_factors(self) -> Floats:
-        """Return ``(A'WA)^-1`` diagonal in the original coefficients, intercept first."""
-        p = len(self.scale)
-        slopes = np.diag(1.0 / self.scale)
-        if self.intercept_scale is None:
-            return self._squared_norms(slopes)
-        zero = np.zeros((1, p))
-        # The intercept is the prediction at x = 0.
-        intercept = self.variance_factors(zero)
-        slopes = np.vstack([np.zeros((1, p)), slopes])
-        return np.concatenate([intercept, self._squared_norms(slopes)])
-
-    def _squared_norms(self, columns: Floats) -> Floats:
-        solved = linalg.solve_triangular(self.r, columns, trans="T", lower=False)
-        return np.asarray(np.sum(solved * solved, axis=0), dtype=np.float64)
-
-
 def infer(
-    X: Floats,
-    Y: Floats,
-    sample_weight: Floats | None,
+    design: Design,
     *,
     coef: Floats,
     intercept: Floats,
-    fit_intercept: bool,
     positive: bool,
     rank_deficient: bool,
     terms: list[str],
@@ -106,7 +65,8 @@ def infer(
 ) -> Inference:
     """Compute R-style statistics per target, and intervals for ``X_test`` when asked.
 
-    ``X`` is (n, p), ``Y`` (n, k), ``coef`` (k, p) and ``intercept`` (k,) the final fit
+    ``design`` holds the training data (n, p) and targets (n, k), and the factor the fit
+    may already have computed; ``coef`` (k, p) and ``intercept`` (k,) are the final fit
     (zeros without intercept); ``terms`` names the p features. Rows of weight 0 do not
     count. ``level`` is the coverage of coefficient intervals and of ``interval``
     ("confidence" for the mean, "prediction" for a new observation of weight 1).
@@ -121,15 +81,14 @@ def infer(
         raise ValueError(f"level must be in (0, 1). Got {level!r} instead.")
     if interval != "none" and X_test is None:
         raise ValueError(f"interval {interval!r} needs X_test.")
-    weight = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
-    kept = weight > 0
-    if not kept.any():
+    X, Y, weight, fit_intercept = design.X, design.Y, design.weight, design.fit_intercept
+    if design.n_used == 0:
         raise ValueError("sample_weight must have at least one positive weight.")
-    x, y, w = (X, Y, weight) if sample_weight is None or kept.all() else (X[kept], Y[kept], weight[kept])
+    x, _, w = design.rows
     n, p = x.shape
     n_params = p + int(fit_intercept)
     deficient = rank_deficient or n < n_params
-    factor = None if deficient or positive else _factor(x, w, fit_intercept)
+    factor = None if deficient or positive else design.factor
     # An exactly singular factor means the caller's rank missed a deficiency.
     deficient = deficient or (factor is not None and not np.all(np.diag(factor.r)))
     if rank is None or not deficient:
@@ -157,7 +116,7 @@ def infer(
     if interval != "none" and why:
         raise UndefinedInterval(f"A {interval} interval cannot be computed because {why}.")
 
-    sums = _sums_of_squares(x, y, w, coef, intercept, fit_intercept)
+    sums = design.sums_of_squares(coef, intercept)
     factor = None if why else factor
     coef_factors = None if factor is None else factor.coefficient_factors()
     condition = _condition_number(x, w, fit_intercept, factor)
@@ -196,74 +155,17 @@ def _rank(X: Floats, weight: Floats, fit_intercept: bool) -> int:
     of two near their largest magnitude, singular values above ``eps * max(n, p)`` times
     the largest.
     """
-    design = X / _power_of_two(np.max(np.abs(X), axis=0))
+    scaled = X / column_scale(X)
     if fit_intercept:
-        design = design - np.average(design, axis=0, weights=weight)
-    singular = np.linalg.svd(design * np.sqrt(weight)[:, None], compute_uv=False)
+        scaled = scaled - np.average(scaled, axis=0, weights=weight)
+    singular = np.linalg.svd(scaled * np.sqrt(weight)[:, None], compute_uv=False)
     if singular.size == 0 or singular[0] == 0:
         return 0
     cutoff = np.finfo(np.float64).eps * max(X.shape) * singular[0]
     return int(np.sum(singular > cutoff))
 
 
-def _sums_of_squares(
-    x: Floats, y: Floats, w: Floats, coef: Floats, intercept: Floats, fit_intercept: bool
-) -> LongFloats:
-    """Return rows (RSS, TSS, MSS) per target.
-
-    TSS and MSS are centred (weighted) with an intercept and uncentred without, as R's.
-    The residuals are computed in extended precision, so that an exact fit has an RSS of
-    (nearly) zero; TSS and MSS need no more than float64.
-    """
-    fitted = x @ coef.T + intercept
-    residual = y.astype(np.longdouble) - (x.astype(np.longdouble) @ coef.T.astype(np.longdouble))
-    residual -= intercept.astype(np.longdouble)
-    rss = np.einsum("i,ij,ij->j", w.astype(np.longdouble), residual, residual)
-    if fit_intercept:
-        total_sum = np.sum(w)
-        total = y - (w @ y) / total_sum
-        model = fitted - (w @ fitted) / total_sum
-    else:
-        total, model = y, fitted
-    tss = np.einsum("i,ij,ij->j", w, total, total)
-    mss = np.einsum("i,ij,ij->j", w, model, model)
-    return np.stack([rss, tss.astype(np.longdouble), mss.astype(np.longdouble)])
-
-
-def _factor(x: Floats, w: Floats, fit_intercept: bool) -> _Factor:
-    """Return the QR factor R of the shifted, power-of-two scaled, weighted design."""
-    n, p = x.shape
-    unweighted = bool(np.all(w == 1.0))
-    root = None if unweighted else np.sqrt(w)[:, None]
-    # Any offset near the mean does: the intercept column absorbs what centring misses.
-    offset = (
-        (x.mean(axis=0) if unweighted else np.average(x, axis=0, weights=w)) if fit_intercept else np.zeros(p)
-    )
-    first = int(fit_intercept)
-    columns = np.empty((n, p + first))
-    features = columns[:, first:]
-    np.subtract(x, offset, out=features)
-    if root is not None:
-        features *= root
-    # Scaled by the largest magnitude, not the norm: a norm can overflow where the values do not.
-    scale = _power_of_two(np.maximum(features.max(axis=0), -features.min(axis=0)))
-    features /= scale
-    intercept_scale = None
-    if fit_intercept:
-        ones = np.ones((n, 1)) if root is None else root
-        intercept_scale = float(_power_of_two(ones.max(axis=0))[0])
-        columns[:, :1] = ones / intercept_scale
-    r = np.linalg.qr(columns, mode="r")
-    return _Factor(r=np.asarray(r), offset=offset, scale=scale, intercept_scale=intercept_scale)
-
-
-def _power_of_two(norms: Floats) -> Floats:
-    """Return the power of two in [norm, 2 norm) for each norm, 1 for a zero norm."""
-    _, exponents = np.frexp(norms)
-    return np.where(norms > 0, np.ldexp(1.0, exponents), 1.0)
-
-
-def _condition_number(x: Floats, w: Floats, fit_intercept: bool, factor: _Factor | None) -> float | None:
+def _condition_number(x: Floats, w: Floats, fit_intercept: bool, factor: Factor | None) -> float | None:
     """Return statsmodels' ``condition_number``: largest over smallest singular value.
 
     Of the raw weighted design ``A = [1, x] * sqrt(w)``. With a factor ``C = QR`` of the
@@ -374,7 +276,7 @@ def _join(words: tuple[str, ...] | list[str]) -> str:
 
 
 def _intervals(
-    factor: _Factor,
+    factor: Factor,
     X_test: Floats,
     coef: Floats,
     intercept: Floats,

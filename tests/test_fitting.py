@@ -7,8 +7,9 @@ import pytest
 import scipy.optimize
 import statsmodels.api as sm
 
+from service.design import column_scale
 from service.errors import InvalidInput
-from service.fitting import column_scale, fit
+from service.fitting import fit
 from service.request import FitRequest, Model, Options
 
 
@@ -123,4 +124,4 @@ def test_column_scale_is_an_exact_power_of_two() -> None:
     assert (mantissa == 0.5).all()
     assert scale[2] == 1.0
     assert ((X / scale) * scale == X).all()
-    assert (np.abs(X / scale).max(axis=0)[:2] < 2).all()
+    assert (np.abs(X / scale).max(axis=0)[:2] < 1).all()

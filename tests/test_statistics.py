@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from statsmodels.tools.sm_exceptions import SingularMatrixWarning
 
+from service.design import Design
 from service.statistics import Inference, UndefinedInterval, infer
 
 STRD = Path(__file__).resolve().parents[2] / "shared" / "data" / "strd"
@@ -50,12 +51,9 @@ def run(
 ) -> Inference:
     """Call ``infer`` and check that every number it returns is finite or None."""
     result = infer(
-        X,
-        Y,
-        weight,
+        Design(X, Y, weight, fit_intercept),
         coef=coef,
         intercept=intercept,
-        fit_intercept=fit_intercept,
         positive=positive,
         rank_deficient=rank_deficient,
         terms=[f"x{j}" for j in range(X.shape[1])],
