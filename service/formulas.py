@@ -108,6 +108,8 @@ def _read(text: str, columns: Sequence[str], weight: str | None, by: str | None,
     if not text:
         raise FormulaError("The formula is empty; write it as 'target ~ terms', e.g. 'price ~ sqft + hood'.")
     check_nesting(text)
+    if text[-1] in OPERATOR_CHARACTERS:
+        raise FormulaError(f"The formula ends with {text[-1]!r}; write terms after it, e.g. 'price ~ sqft + hood'.")
     known = frozenset(columns)
     try:
         tokens = list(tokenize(text))
