@@ -190,7 +190,7 @@ def check_levels(table: Table, name: str, rows: np.ndarray, levels: Sequence[Any
     if table[name].kind == "numeric":
         unknown = ~np.isin(values, np.asarray(levels, dtype=np.float64)) & rows
     else:
-        unknown = (pd.Categorical(values, categories=levels).codes < 0) & rows
+        unknown = (pd.Index(levels, dtype=object).get_indexer(values) < 0) & rows
     if unknown.any():
         row = int(np.argmax(unknown))
         shown = ", ".join(excerpt(level_label(v), 20) for v in levels[:10]) + (", ..." if len(levels) > 10 else "")
@@ -226,7 +226,7 @@ def make_frame(table: Table, names: dict[str, None], rows: np.ndarray, levels: d
     for name in names:
         values = table[name].values[rows]
         if name in levels:
-            codes = pd.Categorical(values, categories=levels[name]).codes
+            codes = pd.Index(levels[name], dtype=object).get_indexer(values)
             data[name] = pd.Categorical.from_codes(codes, categories=levels[name])
         else:
             data[name] = values
@@ -234,9 +234,13 @@ def make_frame(table: Table, names: dict[str, None], rows: np.ndarray, levels: d
 
 
 def evaluate(build: Any, field: str, *, rebuilding: bool = False) -> Any:
-    """Run formulaic; turn a term that cannot be computed into ``InvalidInput`` naming ``field``."""
+    """Run formulaic; turn a term that cannot be computed into ``InvalidInput`` naming ``field``.
+
+    numpy's warnings (log of 0) are silenced: ``check_finite`` names the value instead.
+    """
     try:
-        return build()
+        with np.errstate(all="ignore"):
+            return build()
     except (FormulaicError, ValueError, TypeError, ArithmeticError, LookupError) as error:
         cause = error if isinstance(error, DesignError) else error.__cause__ or error.__context__
         if isinstance(cause, MissingState) or rebuilding:
