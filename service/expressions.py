@@ -113,7 +113,11 @@ def read_expression(code: str, known: frozenset[str], columns: Sequence[str], *,
             f"The formula uses the column {clash[0]!r} in {excerpt(code)!r}, but {clash[0]!r} is also a function "
             "of the grammar; rename the column."
         )
-    return Expression(sanitize_python_code(code), call, tuple(dict.fromkeys(names)), degree, False)
+    formatted = sanitize_python_code(code)
+    if formatted != code and read_expression(formatted, known, columns, target=target).columns != tuple(dict.fromkeys(names)):
+        # formulaic evaluates the formatted text, not the client's: it is checked as well
+        raise FormulaError(f"The formula's term {excerpt(code)!r} does not read back the same once formatted.")
+    return Expression(formatted, call, tuple(dict.fromkeys(names)), degree, False)
 
 
 def walk(tree: ast.expr, code: str, known: frozenset[str], columns: Sequence[str], aliases: dict[str, str], target: bool) -> list[str]:

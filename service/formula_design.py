@@ -32,6 +32,7 @@ from formulaic import ModelSpec
 from formulaic.errors import FormulaicError
 
 from service.design_functions import DesignError, MissingState, level_label, make_context, sorted_levels
+from service.design_matrix import INTERCEPT, DesignMaterializer
 from service.design_state import DesignState, read_design_state
 from service.errors import InvalidInput, describe, excerpt
 from service.formulas import Formula
@@ -101,10 +102,10 @@ def build_design(formula: Formula, table: Table, *, weight: str | None = None, m
     names = formula.target_columns + formula.term_columns
     frame = make_frame(table, dict.fromkeys(names), rows, levels)
     spec = formulaic.Formula(formula.expanded)
-    options = {"ensure_full_rank": True, "na_action": "ignore", "output": "numpy"}
+    options = matrix_options(formula.intercept)
     matrices = evaluate(lambda: spec.get_model_matrix(frame, context=TRAINING, **options), table.role)
     target_matrix = np.asarray(matrices.lhs, dtype=np.float64)
-    term_matrix, feature_names = strip_intercept(matrices.rhs, formula.intercept)
+    term_matrix, feature_names = without_intercept(matrices.rhs, formula.intercept)
     check_finite(target_matrix, formula.targets, rows, table.role)
     check_finite(term_matrix, feature_names, rows, table.role)
     state = DesignState(
@@ -114,9 +115,7 @@ def build_design(formula: Formula, table: Table, *, weight: str | None = None, m
         transforms=dict(matrices.rhs.model_spec.transform_state),
         feature_names=feature_names,
     )
-    return Design(
-        term_matrix, np.ascontiguousarray(target_matrix), feature_names, formula.targets, formula.intercept, rows, state.to_json()
-    )
+    return Design(term_matrix, target_matrix, feature_names, formula.targets, formula.intercept, rows, state.to_json())
 
 
 def rebuild_design(state: object, table: Table, *, field: str = "model") -> NewRows:
@@ -138,15 +137,10 @@ def rebuild_design(state: object, table: Table, *, field: str = "model") -> NewR
             if column is not None and kinds[column] == "numeric":
                 check_levels(table, column, rows, transform["levels"])
     frame = make_frame(table, dict.fromkeys(formula.term_columns), rows, design.levels)
-    spec = ModelSpec(
-        formula=formula.expanded.split(" ~ ", 1)[1],
-        ensure_full_rank=True,
-        na_action="ignore",
-        output="numpy",
-        transform_state=design.copy_transforms(),
-    )
+    right = formula.expanded.split(" ~ ", 1)[1]
+    spec = ModelSpec(formula=right, transform_state=design.copy_transforms(), **matrix_options(formula.intercept))
     matrix = evaluate(lambda: spec.get_model_matrix(frame, context=REBUILDING), field, rebuilding=True)
-    term_matrix, feature_names = strip_intercept(matrix, formula.intercept)
+    term_matrix, feature_names = without_intercept(matrix, formula.intercept)
     if feature_names != design.feature_names:
         raise InvalidInput(f"'{field}' has a design whose feature_names are not the columns its formula makes.", field)
     check_finite(term_matrix, feature_names, rows, table.role)
@@ -223,8 +217,9 @@ def check_width(formula: Formula, table: Table, rows: np.ndarray, levels: dict[s
 def make_frame(table: Table, names: dict[str, None], rows: np.ndarray, levels: dict[str, list[Any]]) -> pd.DataFrame:
     """The rows used of the named columns, as formulaic takes them: floats, and categoricals built from codes."""
     data: dict[str, Any] = {}
+    every = bool(rows.all())
     for name in names:
-        values = table[name].values[rows]
+        values = table[name].values if every else table[name].values[rows]
         if name in levels:
             codes = pd.Index(levels[name], dtype=object).get_indexer(values)
             data[name] = pd.Categorical.from_codes(codes, categories=levels[name])
@@ -250,13 +245,26 @@ def evaluate(build: Any, field: str, *, rebuilding: bool = False) -> Any:
         raise InvalidInput(f"The formula's design cannot be built from '{field}': a term could not be computed.", field) from None
 
 
-def strip_intercept(matrix: Any, intercept: bool) -> tuple[np.ndarray, tuple[str, ...]]:
-    """The matrix without its intercept column, C-contiguous float64, and its column names."""
+def matrix_options(intercept: bool) -> dict[str, Any]:
+    """formulaic's options: R's full-rank coding, our own missing rows, one array without the intercept."""
+    return {
+        "ensure_full_rank": True,
+        "na_action": "ignore",
+        "output": "numpy",
+        "materializer": DesignMaterializer.REGISTER_NAME,
+        "materializer_params": {"drop_intercept": intercept},
+    }
+
+
+def without_intercept(matrix: Any, intercept: bool) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The matrix (``DesignMaterializer`` left the intercept out) and its column names without ``Intercept``."""
     names = tuple(matrix.model_spec.column_names)
-    values = np.asarray(matrix, dtype=np.float64)
-    if intercept and names[:1] == ("Intercept",):
-        return np.ascontiguousarray(values[:, 1:]), names[1:]
-    return np.ascontiguousarray(values), names
+    if intercept and names[:1] == (INTERCEPT,):
+        names = names[1:]
+    values = np.asarray(matrix)
+    if values.shape[1] != len(names) or values.dtype != np.float64 or not values.flags.c_contiguous:
+        raise AssertionError("formulaic did not materialize the design through DesignMaterializer")
+    return values, names
 
 
 def check_finite(matrix: np.ndarray, names: Sequence[str], rows: np.ndarray, role: str) -> None:

@@ -181,3 +181,16 @@ def test_hostile_formula_is_refused_without_running(text: str) -> None:
 
 def test_hostile_corpus_is_large() -> None:
     assert len(HOSTILE) >= 100
+
+
+def test_a_column_name_cannot_smuggle_a_term_in_through_the_dot() -> None:
+    smuggler = "a` + I(sentinel()) + `b"
+    with pytest.raises(InvalidInput, match="backtick") as caught:
+        read_formula("y ~ .", ["y", "x", smuggler])
+    assert caught.value.field == "formula"
+    assert read_formula("y ~ . - 1", ["y", "odd name", "x"]).expanded == "y ~ `odd name` + x - 1"
+
+
+def test_a_column_named_like_the_intercept_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="'Intercept'"):
+        read_formula("y ~ Intercept", ["y", "Intercept"])
