@@ -5,12 +5,17 @@ numpy output, ``numpy.stack``s them; the service then wants the matrix without t
 intercept column, which would be a third copy (``matrix[:, 1:]`` is not contiguous).
 ``DesignMaterializer`` (registered with formulaic as ``"fitserve"``) writes the columns
 straight into one preallocated C-contiguous array and leaves the intercept column out when
-asked (``drop_intercept``), so building a design holds the evaluated columns and the
-result, and nothing more.
+asked (``drop_intercept``). It also takes a one-factor term's column as it is, where
+formulaic computes ``1 * column`` (a copy of every numeric column) to apply a scale of 1.
+Building a design then holds the result, the dummy and product columns, and nothing more
+(for 200,000 x 20 numbers and a 5-level text column: 1.2x the matrix, not 2.2x).
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +33,17 @@ class DesignMaterializer(PandasMaterializer):  # type: ignore[misc]
     REGISTER_NAME = "fitserve"
     REGISTER_INPUTS: Sequence[str] = ()
     REGISTER_OUTPUTS: Sequence[str] = ("numpy",)
+
+    @override
+    def _get_columns_for_term(self, factors: list[dict[str, Any]], spec: Any, scale: float = 1) -> dict[str, Any]:
+        # formulaic's own, but a lone factor with a scale of 1 is not multiplied (copied)
+        out = {}
+        for reverse_product in itertools.product(*(factor.items() for factor in reversed(factors))):
+            product = reverse_product[::-1]
+            columns = [values for _, values in product]
+            column = columns[0] if len(columns) == 1 else functools.reduce(operator.mul, columns)
+            out[":".join(name for name, _ in product)] = column if scale == 1 else scale * column
+        return out
 
     @override
     def _combine_columns(self, cols: Sequence[tuple[str, Any]], spec: Any, drop_rows: Sequence[int]) -> np.ndarray:

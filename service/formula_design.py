@@ -93,6 +93,12 @@ def build_design(formula: Formula, table: Table, *, weight: str | None = None, m
     """Build the design of ``formula`` on the complete rows of ``table``, or raise ``InvalidInput``."""
     kinds = check_columns(formula, table, numeric=set(formula.target_columns))
     rows = complete_rows(table, used_columns(formula, weight))
+    if not rows.any():
+        raise InvalidInput(
+            f"'{table.role}' has no row without a missing value in the columns the fit uses "
+            f"({', '.join(repr(excerpt(c)) for c in used_columns(formula, weight)[:5])}).",
+            table.role,
+        )
     levels = {
         name: sorted_levels(table[name].values[rows])
         for name in formula.term_columns

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import tracemalloc
 from typing import Any
 
 import numpy as np
@@ -225,3 +226,24 @@ def test_a_design_that_does_not_rebuild_its_columns_is_refused() -> None:
 def test_state_is_plain_json() -> None:
     assert orjson.loads(orjson.dumps(STATE)) == STATE
     assert read_design_state(STATE)[0].to_json() == STATE
+
+
+def test_no_complete_row_is_refused() -> None:
+    data = table(y=[1.0, None], x=[None, 2.0])
+    refused(lambda: design("y ~ x", data), "train", "no row without a missing value", "'y'")
+
+
+def test_building_a_design_holds_little_more_than_the_matrix() -> None:
+    rng = np.random.default_rng(1)
+    rows = 50_000
+    columns = {f"x{i}": rng.standard_normal(rows).tolist() for i in range(10)}
+    data = table(y=rng.standard_normal(rows).tolist(), hood=[f"h{i % 5}" for i in range(rows)], **columns)
+    formula = read_formula("y ~ .", data.names)
+    tracemalloc.start()
+    try:
+        built = build_design(formula, data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert built.matrix.shape == (rows, 14)
+    assert peak < 1.6 * (built.matrix.nbytes + built.targets.nbytes)
