@@ -5,7 +5,9 @@ formulaic evaluates a term such as ``log(x)`` or ``I(x**2)`` with Python's ``eva
 walks the tree without recursion, allowing only:
 
 * names that are columns of the table (a backticked name, `` `floor area` ``, is one);
-* whole or decimal numbers, and arithmetic: ``+ - * / **`` and unary ``-``/``+``;
+* whole or decimal numbers, and arithmetic: ``+ - * / **`` and unary ``-``/``+``; a
+  power's base must use a column and its exponent be a column or a number from -100 to
+  100 (Python computes whole numbers exactly: ``I(2 ** 2 ** 100)`` would never end);
 * calls by name, with positional arguments, to the grammar's functions: ``log``, ``log2``,
   ``log10``, ``exp``, ``sqrt``, ``abs`` and ``I`` (one argument, anywhere in arithmetic);
   and, as a whole term only, ``C(column)``, ``poly(x, degree)`` with a literal whole
@@ -33,6 +35,7 @@ from service.errors import excerpt
 MAX_NESTING = 32
 MAX_NODES = 2_000
 MAX_DEGREE = 20
+MAX_POWER = 100
 MATH = frozenset({"I", "log", "log2", "log10", "exp", "sqrt", "abs"})
 STATEFUL = frozenset({"poly", "center", "scale"})
 FUNCTIONS = MATH | STATEFUL | {"C"}
@@ -138,6 +141,8 @@ def walk(tree: ast.expr, code: str, known: frozenset[str], columns: Sequence[str
                 what = "a string literal" if isinstance(value, (str, bytes)) else f"the constant {excerpt(repr(value))}"
                 raise FormulaError(f"The formula's term {excerpt(code)!r} uses {what}; {GRAMMAR}.")
         elif isinstance(node, ast.BinOp) and isinstance(node.op, ARITHMETIC):
+            if isinstance(node.op, ast.Pow):
+                check_power(node, code)
             stack += [(node.left, depth + 1, "arithmetic"), (node.right, depth + 1, "arithmetic")]
         elif isinstance(node, ast.UnaryOp) and isinstance(node.op, SIGNS):
             stack.append((node.operand, depth + 1, "arithmetic"))
@@ -147,6 +152,24 @@ def walk(tree: ast.expr, code: str, known: frozenset[str], columns: Sequence[str
             what = DESCRIPTIONS.get(type(node), "an operator or construct that is not part of the grammar")
             raise FormulaError(f"The formula's term {excerpt(code)!r} uses {what}; {GRAMMAR}.")
     return names
+
+
+def check_power(node: ast.BinOp, code: str) -> None:
+    """Bound ``a ** b``: Python computes whole numbers exactly, so ``I(2 ** 2 ** 100)`` would never end.
+
+    The base must use a column (the arithmetic is then in floats), the power be a column
+    or a number from -``MAX_POWER`` to ``MAX_POWER``.
+    """
+    power = node.right
+    if isinstance(power, ast.UnaryOp) and isinstance(power.op, SIGNS):
+        power = power.operand
+    value = power.value if isinstance(power, ast.Constant) else None
+    literal = isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= MAX_POWER
+    if not (literal or isinstance(power, ast.Name)) or not any(isinstance(n, ast.Name) for n in ast.walk(node.left)):
+        raise FormulaError(
+            f"The formula's term {excerpt(code)!r} raises to a power that is not a number from -{MAX_POWER} to "
+            f"{MAX_POWER} or a column, or raises a number without a column; write powers as I(x**2)."
+        )
 
 
 def check_call(node: ast.Call, code: str, depth: int, role: str, target: bool) -> list[tuple[ast.AST, int, str]]:

@@ -86,9 +86,11 @@ def check_tree(tree: ASTNode | Token | None, dot_columns: int, max_terms: int) -
             size = (dot_columns, 1)
         elif symbol == "**":
             power = node.args[1]
-            if not isinstance(power, Token) or not power.token.isdigit() or not 1 <= int(power.token) <= MAX_POWER:
+            digits = power.token if isinstance(power, Token) else ""
+            # a whole number of at most 3 ASCII digits: int() of thousands of digits raises
+            if not (digits.isascii() and digits.isdigit() and len(digits) <= 3 and 1 <= int(digits) <= MAX_POWER):
                 raise FormulaError(f"The right side of '**' must be a whole number from 1 to {MAX_POWER}.")
-            (terms, order), k = args[0], int(power.token)
+            (terms, order), k = args[0], int(digits)
             products += terms**k if terms < 2 * MAX_PRODUCTS else MAX_PRODUCTS + 1
             size = (min(terms**k, 2**terms), order * k)
         elif symbol in (":", "*"):

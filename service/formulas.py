@@ -34,7 +34,7 @@ from formulaic.parser import DefaultFormulaParser
 from formulaic.parser.algos.tokenize import tokenize
 from formulaic.parser.types import Factor, Token
 
-from service.errors import InvalidInput, excerpt
+from service.errors import InvalidInput, describe, excerpt
 from service.expressions import Expression, FormulaError, read_expression, suggest
 from service.formula_operators import OPERATOR_CHARACTERS, check_nesting, check_operator, check_tree
 
@@ -91,6 +91,8 @@ def read_formula(
     max_terms: int = MAX_TERMS,
 ) -> Formula:
     """Read a formula against a table's column names, or raise ``InvalidInput`` naming ``formula``."""
+    if not isinstance(text, str):
+        raise InvalidInput(f"'formula' must be a string. Got {describe(text)} instead.", "formula")
     try:
         return _read(text, columns, weight, by, max_length, max_terms)
     except FormulaError as error:
@@ -185,7 +187,7 @@ def read_tokens(tokens: list[Token], known: frozenset[str], columns: Sequence[st
                 if not right:
                     raise FormulaError("The formula has '.' left of '~'; '.' stands for columns on the right side only.")
                 dot = True
-            elif not piece.isdigit():
+            elif not (piece.isascii() and piece.isdigit()):
                 what = "a string literal" if piece[:1] in "'\"" else "the number " + repr(excerpt(piece))
                 raise FormulaError(f"The formula uses {what}; only columns, functions of them and whole numbers are allowed.")
         elif token.kind is Token.Kind.NAME:

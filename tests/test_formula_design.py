@@ -247,3 +247,13 @@ def test_building_a_design_holds_little_more_than_the_matrix() -> None:
         tracemalloc.stop()
     assert built.matrix.shape == (rows, 14)
     assert peak < 1.6 * (built.matrix.nbytes + built.targets.nbytes)
+
+
+ARITHMETIC_FAULTS = ["y ~ I(x / 0)", "y ~ I(1 / 0 + x)", "y ~ exp(x * 1000)", "y ~ log(-x)", "y ~ sqrt(-x)",
+                     "y ~ I(x * 1" + "0" * 400 + ")", "y ~ I(x ** -100 * 0)"]
+
+
+@pytest.mark.parametrize("text", ARITHMETIC_FAULTS)
+def test_arithmetic_that_fails_is_a_422_naming_train(text: str) -> None:
+    data = table(y=[1.0, 2.0, 3.0], x=[1.0, 0.0, 2.0])
+    refused(lambda: design(text, data), "train")

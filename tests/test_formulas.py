@@ -43,6 +43,7 @@ GRAMMAR = [
     ("terms by degree, then as written", "y ~ x:z + hood + x", ("hood", "x", "x:z"), True),
     ("C", "y ~ C(x)", ("C(x)",), True),
     ("I with arithmetic", "y ~ I(x**2 + 2*z - x/3)", ("I(x ** 2 + 2 * z - x / 3)",), True),
+    ("powers of columns", "y ~ I(x**-0.5) + I((x + 1)**z)", ("I(x ** (-0.5))", "I((x + 1) ** z)"), True),
     ("log family", "y ~ log(x) + log2(x) + log10(x) + exp(x) + sqrt(x) + abs(x)",
      ("log(x)", "log2(x)", "log10(x)", "exp(x)", "sqrt(x)", "abs(x)"), True),
     ("functions nest in arithmetic", "y ~ log(x + 1) + I(sqrt(x) * 2)", ("log(x + 1)", "I(sqrt(x) * 2)"), True),
@@ -166,6 +167,8 @@ HOSTILE = [
     "y ~ I(" + "-" * 5000 + "x)", "y ~ I(" + "+".join(["x"] * 2500) + ")", "y ~ " + "log(" * 40 + "x" + ")" * 40,
     "y ~ " + "*".join(WIDE[:20]), "y ~ (" + " + ".join(WIDE[:10]) + ")**10", "y ~ (x + z)**11", "y ~ x**1000000000",
     "y ~ " + ":".join(WIDE[:20]), "y ~ (" + " + ".join(WIDE) + ")**3", "y ~ " + "*".join(["(x + z)"] * 16),
+    "y ~ I(x * 2 ** 2 ** 100)", "y ~ I(x + 9 ** 9 ** 9)", "y ~ I((x + 10 ** 1000) ** 1000)", "y ~ I(x ** (2 ** 99))",
+    "y ~ x**" + "9" * 5000, "y ~ (x + z)**" + "0" * 4000 + "2", "y ~ " + "1" + "0" * 5000, "y ~ x**\u00b2",
 ]
 
 
@@ -189,6 +192,12 @@ def test_a_column_name_cannot_smuggle_a_term_in_through_the_dot() -> None:
         read_formula("y ~ .", ["y", "x", smuggler])
     assert caught.value.field == "formula"
     assert read_formula("y ~ . - 1", ["y", "odd name", "x"]).expanded == "y ~ `odd name` + x - 1"
+
+
+def test_a_formula_that_is_not_a_string_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="must be a string") as caught:
+        read_formula(["y ~ x"], COLUMNS)  # type: ignore[arg-type]
+    assert caught.value.field == "formula"
 
 
 def test_a_column_named_like_the_intercept_is_refused() -> None:
