@@ -1,0 +1,286 @@
+"""The design of a formula fit: the matrix of its terms' columns, its targets, and the state that rebuilds it.
+
+``build_design(formula, table)`` evaluates a formula read by ``service.formulas`` on the
+training ``Table``; ``rebuild_design(state, table)`` builds the same columns for new rows
+(``test``, or a ``model`` sent back) from the JSON state the first one produced.
+
+How a design is built:
+
+* the rows used are those complete in every column the fit uses (targets, terms, and the
+  weight column when given); the caller decides what a missing value means
+  (``"missing": "fail"`` reports ``first_missing(...)``, ``"drop"`` uses ``Design.rows``);
+  stateful terms (``poly``, ``center``, ``scale``, levels) learn from those rows only;
+* a categorical column's levels are the distinct values of those rows, sorted by code
+  point (R's ``factor`` in the C locale), handed to formulaic as a pandas ``Categorical``
+  built from integer codes, so no cell becomes a new Python object;
+* formulaic builds the matrix with R's treatment contrasts, R's column order and patsy's
+  column names, in the context of ``service.design_functions`` only;
+* the number of columns is bounded before anything is built, and every value of the
+  result is checked finite (``log(0)``, ``sqrt(-1)`` name the column and the row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import formulaic
+import numpy as np
+import pandas as pd
+from formulaic import ModelSpec
+from formulaic.errors import FormulaicError
+
+from service.design_functions import DesignError, MissingState, level_label, make_context, sorted_levels
+from service.design_matrix import INTERCEPT, DesignMaterializer
+from service.design_state import DesignState, read_design_state
+from service.errors import InvalidInput, describe, excerpt
+from service.formulas import Formula
+from service.table import Table
+
+MAX_COLUMNS = 2_000
+TRAINING = make_context(training=True)
+REBUILDING = make_context(training=False)
+
+
+@dataclass(frozen=True)
+class Design:
+    """The design of a fit on the rows it uses.
+
+    ``matrix`` (m x p, float64, C-contiguous) holds the terms' columns without the
+    intercept (``intercept`` says whether the fit has one: ``LinearRegression``'s
+    ``fit_intercept``); ``targets`` (m x k) the targets. ``rows`` marks the table's rows
+    used (m of them). ``state`` is the plain JSON that ``rebuild_design`` takes.
+    """
+
+    matrix: np.ndarray
+    targets: np.ndarray
+    feature_names: tuple[str, ...]
+    target_names: tuple[str, ...]
+    intercept: bool
+    rows: np.ndarray
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NewRows:
+    """The design columns for new rows: ``matrix`` for the rows marked in ``rows`` (complete ones)."""
+
+    matrix: np.ndarray
+    feature_names: tuple[str, ...]
+    rows: np.ndarray
+
+
+def first_missing(formula: Formula, table: Table, weight: str | None = None) -> tuple[int, str] | None:
+    """The first row with a missing value in a column the fit uses, and that column; ``None`` if none."""
+    found: tuple[int, str] | None = None
+    for name in used_columns(formula, weight):
+        column = table[name]
+        if column.has_missing and column.missing is not None:
+            row = int(np.argmax(column.missing))
+            if found is None or row < found[0]:
+                found = (row, name)
+    return found
+
+
+def used_columns(formula: Formula, weight: str | None = None) -> tuple[str, ...]:
+    """The columns a fit uses: targets, terms, then the weight."""
+    names = formula.target_columns + formula.term_columns + ((weight,) if weight else ())
+    return tuple(dict.fromkeys(names))
+
+
+def build_design(formula: Formula, table: Table, *, weight: str | None = None, max_columns: int = MAX_COLUMNS) -> Design:
+    """Build the design of ``formula`` on the complete rows of ``table``, or raise ``InvalidInput``."""
+    kinds = check_columns(formula, table, numeric=set(formula.target_columns))
+    rows = complete_rows(table, used_columns(formula, weight))
+    if not rows.any():
+        raise InvalidInput(
+            f"'{table.role}' has no row without a missing value in the columns the fit uses "
+            f"({', '.join(repr(excerpt(c)) for c in used_columns(formula, weight)[:5])}).",
+            table.role,
+        )
+    levels = {
+        name: sorted_levels(table[name].values[rows])
+        for name in formula.term_columns
+        if kinds[name] == "categorical"
+    }
+    check_width(formula, table, rows, levels, max_columns)
+    names = formula.target_columns + formula.term_columns
+    frame = make_frame(table, dict.fromkeys(names), rows, levels)
+    spec = formulaic.Formula(formula.expanded)
+    options = matrix_options(formula.intercept)
+    matrices = evaluate(lambda: spec.get_model_matrix(frame, context=TRAINING, **options), table.role)
+    target_matrix = np.asarray(matrices.lhs, dtype=np.float64)
+    term_matrix, feature_names = without_intercept(matrices.rhs, formula.intercept)
+    check_finite(target_matrix, formula.targets, rows, table.role)
+    check_finite(term_matrix, feature_names, rows, table.role)
+    state = DesignState(
+        formula=formula.expanded,
+        columns={name: kinds[name] for name in used_columns(formula)},
+        levels=levels,
+        transforms=dict(matrices.rhs.model_spec.transform_state),
+        feature_names=feature_names,
+    )
+    return Design(term_matrix, target_matrix, feature_names, formula.targets, formula.intercept, rows, state.to_json())
+
+
+def rebuild_design(state: object, table: Table, *, field: str = "model") -> NewRows:
+    """Build the design columns of a design's ``state`` for the rows of ``table`` (``test``).
+
+    ``state`` is read as strictly as any input (``read_design_state``, errors naming
+    ``field``); a column ``table`` lacks, a column of the other kind, or a level training
+    did not have is ``InvalidInput`` naming the table's role.
+    """
+    design, formula = read_design_state(state, field)
+    kinds = check_columns(formula, table, numeric=set(), expected=design.columns)
+    rows = complete_rows(table, formula.term_columns)
+    for name, kind in kinds.items():
+        if kind == "categorical":
+            check_levels(table, name, rows, design.levels[name])
+    for factor, transform in design.transforms.items():
+        if factor.startswith("C(") and "levels" in transform:
+            column = formula.factors[factor].columns[0] if factor in formula.factors else None
+            if column is not None and kinds[column] == "numeric":
+                check_levels(table, column, rows, transform["levels"])
+    frame = make_frame(table, dict.fromkeys(formula.term_columns), rows, design.levels)
+    right = formula.expanded.split(" ~ ", 1)[1]
+    spec = ModelSpec(formula=right, transform_state=design.copy_transforms(), **matrix_options(formula.intercept))
+    matrix = evaluate(lambda: spec.get_model_matrix(frame, context=REBUILDING), field, rebuilding=True)
+    term_matrix, feature_names = without_intercept(matrix, formula.intercept)
+    if feature_names != design.feature_names:
+        raise InvalidInput(f"'{field}' has a design whose feature_names are not the columns its formula makes.", field)
+    check_finite(term_matrix, feature_names, rows, table.role)
+    return NewRows(term_matrix, feature_names, rows)
+
+
+def check_columns(
+    formula: Formula, table: Table, *, numeric: set[str], expected: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The kinds of the columns the formula uses; ``InvalidInput`` for one the table lacks or of the wrong kind."""
+    must_be_numeric = numeric | {c for f in formula.factors.values() if f.numeric for c in f.columns}
+    names = tuple(dict.fromkeys((*sorted(numeric), *formula.term_columns)))
+    kinds: dict[str, str] = {}
+    for name in names:
+        if name not in table:
+            raise InvalidInput(f"'{table.role}' has no column {excerpt(name)!r}, which the formula uses.", table.role)
+        kind = table[name].kind
+        wanted = expected.get(name) if expected else ("numeric" if name in must_be_numeric else None)
+        if wanted is not None and kind != wanted:
+            why = "the formula computes with it" if expected is None else "it was in training"
+            raise InvalidInput(
+                f"'{table.role}' has the column {excerpt(name)!r} {kind}, but it must be {wanted}: {why}.", table.role
+            )
+        kinds[name] = kind
+    return kinds
+
+
+def complete_rows(table: Table, names: Sequence[str]) -> np.ndarray:
+    """The mask of rows with no missing value in the named columns."""
+    rows = np.ones(table.rows, dtype=bool)
+    for name in names:
+        missing = table[name].missing
+        if missing is not None:
+            rows &= ~missing
+    return rows
+
+
+def check_levels(table: Table, name: str, rows: np.ndarray, levels: Sequence[Any]) -> None:
+    """``InvalidInput`` for the first complete row whose level training did not have."""
+    values = table[name].values
+    if table[name].kind == "numeric":
+        unknown = ~np.isin(values, np.asarray(levels, dtype=np.float64)) & rows
+    else:
+        unknown = (pd.Index(levels, dtype=object).get_indexer(values) < 0) & rows
+    if unknown.any():
+        row = int(np.argmax(unknown))
+        shown = ", ".join(excerpt(level_label(v), 20) for v in levels[:10]) + (", ..." if len(levels) > 10 else "")
+        raise InvalidInput(
+            f"'{table.role}' has the level {describe(values[row])} in column {excerpt(name)!r} at row {row}, "
+            f"which the training data did not have (levels: {shown}).",
+            table.role,
+        )
+
+
+def check_width(formula: Formula, table: Table, rows: np.ndarray, levels: dict[str, list[Any]], max_columns: int) -> None:
+    """Refuse, before building anything, a design wider than ``max_columns`` (an upper bound on its width)."""
+    width = 1
+    for term in formula.terms:
+        size = 1
+        for factor in term:
+            expression = formula.factors[factor]
+            if expression.call == "poly":
+                size *= expression.degree
+            elif expression.call == "C" or (expression.plain and expression.columns[0] in levels):
+                column = expression.columns[0]
+                size *= len(levels[column]) if column in levels else len(np.unique(table[column].values[rows]))
+        width += size
+        if width > max_columns:
+            raise InvalidInput(
+                f"The formula makes more than {max_columns} design columns (categorical levels multiply them).", "formula"
+            )
+
+
+def make_frame(table: Table, names: dict[str, None], rows: np.ndarray, levels: dict[str, list[Any]]) -> pd.DataFrame:
+    """The rows used of the named columns, as formulaic takes them: floats, and categoricals built from codes."""
+    data: dict[str, Any] = {}
+    every = bool(rows.all())
+    for name in names:
+        values = table[name].values if every else table[name].values[rows]
+        if name in levels:
+            codes = pd.Index(levels[name], dtype=object).get_indexer(values)
+            data[name] = pd.Categorical.from_codes(codes, categories=levels[name])
+        else:
+            data[name] = values
+    return pd.DataFrame(data, index=pd.RangeIndex(int(rows.sum())), copy=False)
+
+
+def evaluate(build: Any, field: str, *, rebuilding: bool = False) -> Any:
+    """Run formulaic; turn a term that cannot be computed into ``InvalidInput`` naming ``field``.
+
+    numpy's warnings (log of 0) are silenced: ``check_finite`` names the value instead.
+    """
+    try:
+        with np.errstate(all="ignore"):
+            return build()
+    except (FormulaicError, ValueError, TypeError, ArithmeticError, LookupError) as error:
+        cause = error if isinstance(error, DesignError) else error.__cause__ or error.__context__
+        if isinstance(cause, MissingState) or rebuilding:
+            raise InvalidInput(f"'{field}' has a design whose state does not rebuild its formula's terms.", field) from None
+        if isinstance(cause, DesignError):
+            raise InvalidInput(f"The formula's design cannot be built from '{field}': {cause}", field) from None
+        raise InvalidInput(f"The formula's design cannot be built from '{field}': a term could not be computed.", field) from None
+
+
+def matrix_options(intercept: bool) -> dict[str, Any]:
+    """formulaic's options: R's full-rank coding, our own missing rows, one array without the intercept."""
+    return {
+        "ensure_full_rank": True,
+        "na_action": "ignore",
+        "output": "numpy",
+        "materializer": DesignMaterializer.REGISTER_NAME,
+        "materializer_params": {"drop_intercept": intercept},
+    }
+
+
+def without_intercept(matrix: Any, intercept: bool) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The matrix (``DesignMaterializer`` left the intercept out) and its column names without ``Intercept``."""
+    names = tuple(matrix.model_spec.column_names)
+    if intercept and names[:1] == (INTERCEPT,):
+        names = names[1:]
+    values = np.asarray(matrix)
+    if values.shape[1] != len(names) or values.dtype != np.float64 or not values.flags.c_contiguous:
+        raise AssertionError("formulaic did not materialize the design through DesignMaterializer")
+    return values, names
+
+
+def check_finite(matrix: np.ndarray, names: Sequence[str], rows: np.ndarray, role: str) -> None:
+    """``InvalidInput`` naming the first design value that is not finite, by its column and table row."""
+    bad = ~np.isfinite(matrix)
+    if bad.any():
+        row, column = np.argwhere(bad)[0]
+        table_row = int(np.flatnonzero(rows)[row])
+        raise InvalidInput(
+            f"The design column {excerpt(names[column])!r} is not finite at row {table_row} of '{role}' "
+            f"({matrix[row, column]}): its function is not defined there (such as log of 0 or sqrt of a negative).",
+            role,
+        )
