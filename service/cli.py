@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-statistics-terms", type=int,
         help="most coefficient statistics (targets x terms) when statistics or intervals are asked (default 100000)",
     )  # fmt: skip
+    parser.add_argument("--max-formula-length", type=int, help="most characters in a formula (default 10000)")
     parser.add_argument("--version", action="version", version=f"fitserve {__version__}")
     return parser
 

@@ -34,19 +34,22 @@ def fit(request: FitRequest) -> FitResult:
         return FitResult(
             coef=model.coef,
             intercept=model.intercept,
-            predictions=predict(request.X_test, model.coef, model.intercept),
+            predictions=aligned(predict(request.X_test, model.coef, model.intercept), request.test_rows),
             feature_names=model.feature_names,
             target_names=model.target_names,
             single_target=model.single_target,
             n_samples=None,
             rank=None,
+            warnings=list(request.warnings),
+            formula=request.formula,
+            design=request.design,
         )
     X, Y, weights = request.X_train, request.y_train, request.sample_weight
     assert X is not None and Y is not None
     options = request.options
     design = Design(X, Y, weights, options.fit_intercept)
     coef, intercept, rank = solve(design, options.positive)
-    warnings = notes(design, rank, options.positive)
+    warnings = [*request.warnings, *notes(design, rank, options.positive)]
     predictions = predict(request.X_test, coef, intercept)
     inference = None
     intervals = None
@@ -65,11 +68,13 @@ def fit(request: FitRequest) -> FitResult:
             raise InvalidInput(str(exc), "interval") from None
         warnings.extend(w for w in inference.warnings if w not in warnings)
         if inference.lower is not None and inference.upper is not None:
-            intervals = Intervals(inference.lower, inference.upper, options.level, options.interval)
+            lower, upper = aligned(inference.lower, request.test_rows), aligned(inference.upper, request.test_rows)
+            assert lower is not None and upper is not None
+            intervals = Intervals(lower, upper, options.level, options.interval)
     return FitResult(
         coef=coef,
         intercept=intercept,
-        predictions=predictions,
+        predictions=aligned(predictions, request.test_rows),
         feature_names=request.feature_names,
         target_names=request.target_names,
         single_target=request.single_target,
@@ -78,7 +83,23 @@ def fit(request: FitRequest) -> FitResult:
         warnings=warnings,
         statistics=inference.statistics if inference is not None else None,
         intervals=intervals,
+        formula=request.formula,
+        design=request.design,
+        n_dropped=request.n_dropped,
     )
+
+
+def aligned(values: np.ndarray | None, rows: np.ndarray | None) -> np.ndarray | None:
+    """Values of the complete test rows placed at their rows of the test table, NaN (null) elsewhere.
+
+    R's ``na.exclude``: a test row with a missing value gets no prediction, and the answer stays
+    aligned with the test table.
+    """
+    if values is None or rows is None or rows.all():
+        return values
+    full = np.full((len(rows), values.shape[1]), np.nan)
+    full[rows] = values
+    return full
 
 
 def predict(X_test: np.ndarray | None, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray | None:

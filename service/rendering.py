@@ -10,7 +10,8 @@ import orjson
 
 from service.request import FitResult
 
-JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE  # a newline, for terminals
+#: A newline, for terminals. NaN, which marks a test row left out for a missing value, is written null.
+JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
 
 
 def render_json(result: FitResult) -> bytes:
@@ -26,11 +27,16 @@ def render_json(result: FitResult) -> bytes:
         answer["feature_names"] = list(result.feature_names)
     if result.target_names is not None:
         answer["target_names"] = list(result.target_names)
+    if result.formula is not None:
+        answer["formula"] = result.formula
+        answer["design"] = result.design
     answer["n_samples"] = result.n_samples
     answer["n_features"] = result.n_features
     answer["n_targets"] = result.n_targets
     answer["rank"] = result.rank
     answer["warnings"] = result.warnings
+    if result.n_dropped is not None:
+        answer["n_dropped"] = result.n_dropped
     if result.statistics is not None:
         answer["statistics"] = result.statistics[0] if single else result.statistics
     if result.intervals is not None:
@@ -69,5 +75,6 @@ def render_csv(result: FitResult) -> bytes:
     writer.writerow(header)
     if columns:
         table = np.column_stack(columns).tolist()
-        writer.writerows([[repr(v) for v in row] for row in table])
+        # A test row left out for a missing value has empty cells, as R writes NA for it.
+        writer.writerows([["" if v != v else repr(v) for v in row] for row in table])
     return out.getvalue().encode("utf-8")

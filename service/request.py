@@ -15,8 +15,11 @@ from typing import Literal
 
 import numpy as np
 
+from service.table import Table
+
 Endpoint = Literal["fit", "predict"]
 INTERVALS = ("none", "confidence", "prediction")
+MISSING = ("fail", "drop")
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class Options:
     statistics: bool = False
     interval: str = "none"
     level: float = 0.95
+    missing: str = "fail"
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,21 @@ class Model:
     feature_names: tuple[str, ...] | None = None
     target_names: tuple[str, ...] | None = None
     single_target: bool = True
+    formula: str | None = None
+    design: dict[str, object] | None = None  # a formula fit's design state, checked by the design stage
+
+
+@dataclass(frozen=True)
+class TableRequest:
+    """A request in the table form, checked field by field: the formula is read by the design stage."""
+
+    train: Table | None
+    test: Table | None
+    formula: str | None = None
+    target: str | None = None
+    weight: str | None = None
+    options: Options = field(default_factory=Options)
+    model: Model | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +73,11 @@ class FitRequest:
     single_target: bool = True
     options: Options = field(default_factory=Options)
     model: Model | None = None
+    formula: str | None = None  # as the service read it, for the answer
+    design: dict[str, object] | None = None  # what rebuilds the design for new rows, for the answer
+    n_dropped: int | None = None  # training rows left out for a missing value ("missing": "drop")
+    test_rows: np.ndarray | None = None  # which rows of the test table X_test holds (the others: null)
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,6 +105,9 @@ class FitResult:
     warnings: list[str] = field(default_factory=list)
     statistics: list[dict[str, object]] | None = None
     intervals: Intervals | None = None
+    formula: str | None = None
+    design: dict[str, object] | None = None
+    n_dropped: int | None = None
 
     @property
     def n_features(self) -> int:

@@ -19,6 +19,7 @@ from service.parse.json import parse_json
 from service.rendering import render_csv, render_json
 from service.request import Endpoint
 from service.settings import Settings
+from service.tabular import design_request
 from service.version import __version__
 
 JSON = "application/json"
@@ -51,7 +52,7 @@ class FitResource:
             else:
                 parts = read_parts(self.multipart, body.take(), req.content_type or MULTIPART)
                 request = parse_form(parts, params, self.endpoint, limits)
-        result = fit(request)
+        result = fit(design_request(request, limits))
         if req.client_prefers([JSON, CSV]) == CSV:
             resp.content_type = CSV
             resp.data = render_csv(result)

@@ -30,6 +30,7 @@ from service.fitting import fit
 from service.parse.json import parse_json
 from service.rendering import render_json
 from service.settings import MIB, Settings, available_cpus
+from service.tabular import design_request
 
 log = logging.getLogger("fitserve")
 
@@ -84,10 +85,17 @@ def limit_blas_threads(fits: int) -> None:
     threadpool_limits(limits=max(1, available_cpus() // fits))
 
 
+WARM_UP = (
+    b'{"X_train": [[1, 2], [2, 1], [3, 5]], "y_train": [1, 2, 3], "X_test": [[1, 1]]}',
+    b'{"train": {"x": [1, 2, 3, 4], "g": ["a", "b", "a", "b"], "y": [1, 3, 2, 5]}, "formula": "y ~ x + g",'
+    b' "test": {"x": [1], "g": ["b"]}}',
+)
+
+
 def warm_up(settings: Settings) -> None:
-    """Fit once before serving, so that the first request does not pay for what loads lazily."""
-    body = b'{"X_train": [[1, 2], [2, 1], [3, 5]], "y_train": [1, 2, 3], "X_test": [[1, 1]]}'
-    render_json(fit(parse_json(body, "predict", settings.limits)))
+    """Fit once in each form before serving, so that the first request does not pay for what loads lazily."""
+    for body in WARM_UP:
+        render_json(fit(design_request(parse_json(body, "predict", settings.limits), settings.limits)))
 
 
 def listening(server: waitress.server.BaseWSGIServer) -> list[tuple[str, int]]:

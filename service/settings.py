@@ -21,6 +21,7 @@ class Limits:
     max_cells: int = 25_000_000
     max_prediction_rows: int = 1_000_000
     max_statistics_terms: int = 100_000
+    max_formula_length: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,14 @@ class Settings:
     max_cells: int = Limits.max_cells
     max_prediction_rows: int = Limits.max_prediction_rows
     max_statistics_terms: int = Limits.max_statistics_terms
+    max_formula_length: int = Limits.max_formula_length
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port must be between 0 and 65535. Got {self.port} instead.")
         if self.workers is not None and self.workers < 1:
             raise SettingsError(f"workers must be at least 1. Got {self.workers} instead.")
-        for name in ("threads", "max_features", "max_cells", "max_prediction_rows", "max_statistics_terms"):
+        for name in ("threads", "max_features", "max_cells", "max_prediction_rows", "max_statistics_terms", "max_formula_length"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1. Got {getattr(self, name)} instead.")
         if not self.max_body_mb > 0:
@@ -70,7 +72,9 @@ class Settings:
     @property
     def limits(self) -> Limits:
         """The per-request size limits."""
-        return Limits(self.max_features, self.max_cells, self.max_prediction_rows, self.max_statistics_terms)
+        return Limits(
+            self.max_features, self.max_cells, self.max_prediction_rows, self.max_statistics_terms, self.max_formula_length
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -100,13 +104,17 @@ ENVIRONMENT: dict[str, str] = {
     "max_cells": "FITSERVE_MAX_CELLS",
     "max_prediction_rows": "FITSERVE_MAX_PREDICTION_ROWS",
     "max_statistics_terms": "FITSERVE_MAX_STATISTICS_TERMS",
+    "max_formula_length": "FITSERVE_MAX_FORMULA_LENGTH",
 }
 
 
 def convert(name: str, raw: str) -> object:
     """Turn the text of one setting into its value."""
     try:
-        if name in ("port", "threads", "workers", "max_features", "max_cells", "max_prediction_rows", "max_statistics_terms"):
+        if name in (
+            "port", "threads", "workers", "max_features", "max_cells", "max_prediction_rows",
+            "max_statistics_terms", "max_formula_length",
+        ):  # fmt: skip
             return int(raw.replace("_", ""))
         if name == "max_body_mb":
             return float(raw)

@@ -30,13 +30,13 @@ def exact_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     read_matrix, read_vector = service.parse.json.read_matrix, service.parse.json.read_vector
 
-    def matrix(value: object, field: str) -> Any:
+    def matrix(value: object, field: str, missing: bool = False) -> Any:
         seen.append(field)
-        return read_matrix(value, field)
+        return read_matrix(value, field, missing)
 
-    def vector(value: object, field: str) -> Any:
+    def vector(value: object, field: str, missing: bool = False) -> Any:
         seen.append(field)
-        return read_vector(value, field)
+        return read_vector(value, field, missing)
 
     monkeypatch.setattr(service.parse.json, "read_matrix", matrix)
     monkeypatch.setattr(service.parse.json, "read_vector", vector)

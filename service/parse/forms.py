@@ -27,9 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.errors import InvalidInput, MalformedBody, describe, did_you_mean, excerpt
-from service.parse.rules import Fields, build_request
+from service.parse.fields import Fields
+from service.parse.rules import build_request
 from service.parse.values import MAX_MAGNITUDE, Matrix, plural, within_range
-from service.request import Endpoint, FitRequest
+from service.request import Endpoint, FitRequest, TableRequest
 from service.settings import Limits
 
 PARAMETERS = ("target", "weight", "fit_intercept", "positive", "statistics", "interval", "level")
@@ -73,7 +74,7 @@ class Layout:
     weight: int | None
 
 
-def parse_csv(body: bytes, params: Params, endpoint: Endpoint, limits: Limits) -> FitRequest:
+def parse_csv(body: bytes, params: Params, endpoint: Endpoint, limits: Limits) -> FitRequest | TableRequest:
     """Parse and check a ``text/csv`` body (the training table) and its query parameters."""
     text = decode(body, "The body")
     if not text.strip():
@@ -90,7 +91,7 @@ def parse_csv(body: bytes, params: Params, endpoint: Endpoint, limits: Limits) -
     return build_from_tables(train, None, settings, endpoint, limits)
 
 
-def parse_form(parts: Sequence[Part], params: Params, endpoint: Endpoint, limits: Limits) -> FitRequest:
+def parse_form(parts: Sequence[Part], params: Params, endpoint: Endpoint, limits: Limits) -> FitRequest | TableRequest:
     """Parse and check the parts of a ``multipart/form-data`` body and its query parameters."""
     texts = [(name, decode(data, f"The part {excerpt(name or '')!r}")) for name, data in parts]
     settings = read_params(params)
@@ -128,7 +129,7 @@ def parse_form(parts: Sequence[Part], params: Params, endpoint: Endpoint, limits
 
 def build_from_tables(
     train: Table, test: str | None, settings: dict[str, str], endpoint: Endpoint, limits: Limits
-) -> FitRequest:
+) -> FitRequest | TableRequest:
     """Lay out the training table, read the options, and check it all as the JSON path does."""
     layout = lay_out(train, settings.pop("target", None), settings.pop("weight", None))
     options = {name: read_option(name, text) for name, text in settings.items()}

@@ -27,10 +27,13 @@ import simdjson
 from service.body import Body
 from service.errors import InvalidInput, MalformedBody, describe
 from service.parse import syntax
-from service.parse.rules import Fields, build_request, refuse_query
+from service.parse.fields import Fields
+from service.parse.rules import build_request, refuse_query
+from service.parse.tables import read_table
 from service.parse.values import Matrix, read_matrix, read_vector, within_range
-from service.request import Endpoint, FitRequest
+from service.request import Endpoint, FitRequest, TableRequest
 from service.settings import Limits
+from service.table import Table
 
 #: Fields whose values are arrays of numbers: exported as buffers when simdjson can vouch for them.
 ARRAYS = {"X_train": "matrix", "y_train": "matrix", "X_test": "matrix", "sample_weight": "vector"}
@@ -45,15 +48,19 @@ class PlainFields(Fields):
 
     def __init__(self, document: Mapping[str, object]) -> None:
         self.document = document
+        self.drop_missing = document.get("missing") == "drop"
 
     def names(self) -> list[str]:
         return list(self.document)
 
     def matrix(self, name: str) -> Matrix:
-        return read_matrix(self.document[name], name)
+        return read_matrix(self.document[name], name, self.drop_missing)
 
     def vector(self, name: str) -> np.ndarray:
-        return read_vector(self.document[name], name)
+        return read_vector(self.document[name], name, self.drop_missing)
+
+    def table(self, name: str) -> Table:
+        return read_table(self.document[name], name)
 
     def value(self, name: str) -> object:
         return self.document[name]
@@ -70,6 +77,8 @@ class ParsedFields(Fields):
         keys = list(document.keys())
         self.order: list[str] = list(dict.fromkeys(keys))
         repeated = len(self.order) != len(keys)
+        missing = plain_value(document, "missing") if repeated else document.get("missing")
+        self.drop_missing = missing == "drop"
         self.read: dict[str, Matrix | np.ndarray | InvalidInput] = {}
         self.plain: dict[str, object] = {}
         fast: dict[str, Matrix | np.ndarray] = {}
@@ -90,12 +99,12 @@ class ParsedFields(Fields):
             if shape is None:
                 self.plain[name] = value
             else:
-                self.read[name] = read_exactly(value, name, shape)
+                self.read[name] = read_exactly(value, name, shape, self.drop_missing)
         if expected != brackets:
             # An array nested where a number belongs was flattened by an export: read those fields exactly.
             for name in fast:
                 value = plain_value(document, name)
-                self.read[name] = read_exactly(value, name, ARRAYS[name])
+                self.read[name] = read_exactly(value, name, ARRAYS[name], self.drop_missing)
         else:
             self.read.update(fast)
 
@@ -103,18 +112,21 @@ class ParsedFields(Fields):
         return self.order
 
     def matrix(self, name: str) -> Matrix:
-        read = self.read[name] if name in self.read else read_exactly(self.plain[name], name, "matrix")
+        read = self.read[name] if name in self.read else read_exactly(self.plain[name], name, "matrix", False)
         if isinstance(read, InvalidInput):
             raise read
         assert isinstance(read, Matrix)
         return read
 
     def vector(self, name: str) -> np.ndarray:
-        read = self.read[name] if name in self.read else read_exactly(self.plain[name], name, "vector")
+        read = self.read[name] if name in self.read else read_exactly(self.plain[name], name, "vector", False)
         if isinstance(read, InvalidInput):
             raise read
         assert isinstance(read, np.ndarray)
         return read
+
+    def table(self, name: str) -> Table:
+        return read_table(self.plain[name], name)
 
     def value(self, name: str) -> object:
         return self.plain[name] if name in self.plain else None
@@ -129,10 +141,10 @@ def plain_value(document: simdjson.Object, name: str) -> object:
     return value
 
 
-def read_exactly(value: object, name: str, shape: str) -> Matrix | np.ndarray | InvalidInput:
+def read_exactly(value: object, name: str, shape: str, missing: bool) -> Matrix | np.ndarray | InvalidInput:
     """Read a decoded field with the exact reader; an error is returned, to be raised in order."""
     try:
-        return read_matrix(value, name) if shape == "matrix" else read_vector(value, name)
+        return read_matrix(value, name, missing) if shape == "matrix" else read_vector(value, name, missing)
     except InvalidInput as error:
         return error
 
@@ -261,7 +273,7 @@ PARSER = SharedParser()
 
 def parse_json(
     body: Body | bytes, endpoint: Endpoint, limits: Limits, params: Mapping[str, object] | None = None
-) -> FitRequest:
+) -> FitRequest | TableRequest:
     """Parse and check a JSON body (``params``: the query string's, refused)."""
     data = body.take() if isinstance(body, Body) else body
     if len(data) == 0:

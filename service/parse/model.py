@@ -41,7 +41,13 @@ def read_model(value: object) -> Model:
         )
     feature_names = read_names(value, "feature_names", coefs.shape[1])
     target_names = read_names(value, "target_names", coefs.shape[0])
-    return Model(coefs, intercepts, feature_names, target_names, single)
+    formula = value.get("formula")
+    if formula is not None and not isinstance(formula, str):
+        raise InvalidInput(f"'model.formula' must be a string. Got {describe(formula)} instead.", "model")
+    design = value.get("design")
+    if design is not None and not isinstance(design, dict):
+        raise InvalidInput(f"'model.design' must be an object. Got {describe(design)} instead.", "model")
+    return Model(coefs, intercepts, feature_names, target_names, single, formula, design)
 
 
 @contextmanager

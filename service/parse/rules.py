@@ -9,40 +9,28 @@ was sent.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 
-from service.errors import InvalidInput, describe, did_you_mean, excerpt
+from service.errors import InvalidInput, did_you_mean, excerpt
+from service.parse.fields import Fields, check_statistics_size, read_options
 from service.parse.model import read_model
+from service.parse.table_form import build_table_request
 from service.parse.values import Matrix, plural
-from service.request import INTERVALS, Endpoint, FitRequest, Options
+from service.request import Endpoint, FitRequest, TableRequest
 from service.settings import Limits
 
 FIELDS = (
     "X_train", "y_train", "X_test", "sample_weight", "fit_intercept",
-    "positive", "statistics", "interval", "level", "model",
+    "positive", "statistics", "interval", "level", "model", "missing",
 )  # fmt: skip
+#: The fields of the table form, in the order in which the first one present is named when
+#: a request mixes the two forms.
+TABLE_FIELDS = ("train", "formula", "target", "test", "weight")
+MATRIX_FIELDS = ("X_train", "y_train", "X_test", "sample_weight")
+KNOWN = FIELDS + TABLE_FIELDS
 TRAINING_ONLY = ("X_train", "y_train", "sample_weight", "statistics", "interval")
-
-
-class Fields:
-    """Read access to the decoded fields of a body, by name."""
-
-    def names(self) -> list[str]:
-        """The field names, in the body's order."""
-        raise NotImplementedError
-
-    def matrix(self, name: str) -> Matrix:
-        """The field as a matrix."""
-        raise NotImplementedError
-
-    def vector(self, name: str) -> np.ndarray:
-        """The field as a flat vector of numbers."""
-        raise NotImplementedError
-
-    def value(self, name: str) -> object:
-        """The field as plain Python data (for options and small objects)."""
-        raise NotImplementedError
 
 
 def refuse_query(params: Mapping[str, object]) -> None:
@@ -56,13 +44,23 @@ def refuse_query(params: Mapping[str, object]) -> None:
         )
 
 
-def build_request(fields: Fields, endpoint: Endpoint, limits: Limits) -> FitRequest:
+def build_request(fields: Fields, endpoint: Endpoint, limits: Limits) -> FitRequest | TableRequest:
     """Check the fields in the order of the contract's table and build the request."""
     names = fields.names()
     for name in names:
-        if name not in FIELDS:
+        if name not in KNOWN:
             raise InvalidInput(unknown_field_detail(name), excerpt(name))
     present = set(names)
+    table_form = [name for name in TABLE_FIELDS if name in present]
+    if table_form:
+        matrix_form = [name for name in MATRIX_FIELDS if name in present]
+        if matrix_form:
+            raise InvalidInput(
+                f"{table_form[0]!r} belongs to the table form and {matrix_form[0]!r} to the matrix form; "
+                "a request gives its data in one form (a table and a formula, or matrices).",
+                table_form[0],
+            )
+        return build_table_request(fields, endpoint, present, limits)
     if "model" in present:
         return build_model_request(fields, endpoint, present, limits)
     if "X_train" not in present:
@@ -93,7 +91,7 @@ def build_request(fields: Fields, endpoint: Endpoint, limits: Limits) -> FitRequ
     options = read_options(fields, present, has_test=X_test is not None)
     check_statistics_size(options, X.columns, y.columns, limits)
     single = y.flat or y.columns == 1
-    return FitRequest(
+    request = FitRequest(
         X_train=X.values,
         y_train=y.values,
         X_test=X_test,
@@ -103,11 +101,48 @@ def build_request(fields: Fields, endpoint: Endpoint, limits: Limits) -> FitRequ
         single_target=single,
         options=options,
     )
+    return drop_missing(request) if options.missing == "drop" else request
 
 
 def unknown_field_detail(name: str) -> str:
     """Say that a field is unknown, suggesting the closest known one."""
-    return f"{excerpt(name)!r} is not a field of this API.{did_you_mean(name, FIELDS)} The fields are: {', '.join(FIELDS)}."
+    return f"{excerpt(name)!r} is not a field of this API.{did_you_mean(name, KNOWN)} The fields are: {', '.join(KNOWN)}."
+
+
+def drop_missing(request: FitRequest) -> FitRequest:
+    """Leave out the training rows with a missing value; mark the test rows that have one (R's ``na.exclude``)."""
+    X, y, weights = request.X_train, request.y_train, request.sample_weight
+    assert X is not None and y is not None
+    kept = ~(np.isnan(X).any(axis=1) | np.isnan(y).any(axis=1))
+    if weights is not None:
+        kept &= ~np.isnan(weights)
+    if not kept.any():
+        raise InvalidInput("'X_train' has no row without a missing value in 'X_train', 'y_train' or 'sample_weight'.", "X_train")
+    n_dropped = int(np.count_nonzero(~kept))
+    if weights is not None and not weights[kept].any():
+        raise InvalidInput("'sample_weight' is all zeros in the rows without a missing value.", "sample_weight")
+    warnings = [dropped_warning(n_dropped, "training rows")] if n_dropped else []
+    test_rows = None
+    if request.X_test is not None:
+        test_rows = ~np.isnan(request.X_test).any(axis=1)
+    return replace(
+        request,
+        X_train=X if not n_dropped else np.ascontiguousarray(X[kept]),
+        y_train=y if not n_dropped else np.ascontiguousarray(y[kept]),
+        sample_weight=weights if weights is None or not n_dropped else weights[kept],
+        X_test=None if request.X_test is None else np.ascontiguousarray(request.X_test[test_rows]),
+        test_rows=test_rows,
+        n_dropped=n_dropped,
+        warnings=tuple(warnings),
+    )
+
+
+def dropped_warning(count: int, what: str) -> str:
+    """The warning that rows were left out for a missing value."""
+    return (
+        f"{count} {what[:-1] if count == 1 else what} with a missing value {'was' if count == 1 else 'were'} "
+        'left out ("missing": "drop"); n_samples counts the rows used.'
+    )
 
 
 def check_size(field: str, matrix: Matrix, limits: Limits) -> None:
@@ -190,52 +225,6 @@ def check_weights(weights: np.ndarray, rows: int) -> None:
         )
     if not weights.any():
         raise InvalidInput("'sample_weight' is all zeros; at least one weight must be positive.", "sample_weight")
-
-
-def read_options(fields: Fields, present: set[str], has_test: bool) -> Options:
-    """Read the options, each with its default when absent."""
-    flags = {}
-    for name in ("fit_intercept", "positive", "statistics"):
-        if name in present:
-            value = fields.value(name)
-            if value is not True and value is not False:
-                raise InvalidInput(f"'{name}' must be true or false. Got {describe(value)} instead.", name)
-            flags[name] = value
-    interval = "none"
-    if "interval" in present:
-        value = fields.value("interval")
-        if value not in INTERVALS or not isinstance(value, str):
-            raise InvalidInput(
-                f"'interval' must be one of \"none\", \"confidence\", \"prediction\". Got {describe(value)} instead.",
-                "interval",
-            )
-        interval = value
-        if interval != "none" and not has_test:
-            raise InvalidInput(
-                f"'interval' is {interval!r}, but there is no 'X_test' to give intervals for.", "interval"
-            )
-    level = 0.95
-    if "level" in present:
-        value = fields.value("level")
-        if type(value) not in (int, float) or not 0 < value < 1:  # type: ignore[operator]
-            raise InvalidInput(f"'level' must be a number between 0 and 1 (exclusive). Got {describe(value)} instead.", "level")
-        level = float(value)  # type: ignore[arg-type]
-    return Options(interval=interval, level=level, **flags)
-
-
-def check_statistics_size(options: Options, features: int, targets: int, limits: Limits) -> None:
-    """Refuse statistics (or intervals) past the size limit: their cost grows with targets x terms."""
-    if not options.statistics and options.interval == "none":
-        return
-    terms = targets * (features + int(options.fit_intercept))
-    if terms > limits.max_statistics_terms:
-        field = "statistics" if options.statistics else "interval"
-        raise InvalidInput(
-            f"'{field}' asks for {terms} coefficient statistics ({targets} targets x "
-            f"{features + int(options.fit_intercept)} terms), but at most {limits.max_statistics_terms} "
-            "are allowed (setting max_statistics_terms, FITSERVE_MAX_STATISTICS_TERMS).",
-            field,
-        )
 
 
 def build_model_request(fields: Fields, endpoint: Endpoint, present: set[str], limits: Limits) -> FitRequest:

@@ -55,12 +55,21 @@ def at(row: int, column: int | str | None) -> str:
     return f"row {row}, column {column}"
 
 
-def check_element(field: str, row: int, column: int | str | None, value: object) -> None:
-    """Raise unless a decoded JSON value is a number whose square is finite.
+def check_element(field: str, row: int, column: int | str | None, value: object, missing: bool = False) -> None:
+    """Raise unless a decoded JSON value is a number whose square is finite (or null, if ``missing``).
 
-    Callers test ``type(value) is float`` first: most values are, and that is cheaper.
+    Callers test ``type(value) is float`` first: most values are, and that is cheaper. A null
+    taken as a missing value becomes NaN in the array (numpy converts ``None`` so).
     """
     kind = type(value)
+    if value is None:
+        if missing:
+            return
+        raise InvalidInput(
+            f"'{field}' has null at {at(row, column)} (counting from 0); every value must be a JSON number. "
+            'A null is a missing value: send "missing": "drop" to leave such rows out.',
+            field,
+        )
     if kind is float:
         if not -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE:  # type: ignore[operator]
             raise too_large(field, row, column, value)  # type: ignore[arg-type]
@@ -76,33 +85,33 @@ def check_element(field: str, row: int, column: int | str | None, value: object)
     )
 
 
-def read_matrix(value: object, field: str) -> Matrix:
+def read_matrix(value: object, field: str, missing: bool = False) -> Matrix:
     """Read any JSON form of a matrix, checking every element."""
     if isinstance(value, list):
         if not value:
             raise InvalidInput(f"'{field}' must have at least one row. Got an empty list instead.", field)
         first = value[0]
         if isinstance(first, list):
-            return Matrix(read_rows(value, field))
+            return Matrix(read_rows(value, field, missing))
         if isinstance(first, dict):
-            return read_records(value, field)
-        column = read_column(value, field, None)
+            return read_records(value, field, missing)
+        column = read_column(value, field, None, missing)
         return Matrix(column.reshape(-1, 1), flat=True)
     if isinstance(value, dict):
-        return read_columns(value, field)
+        return read_columns(value, field, missing)
     raise InvalidInput(f"'{field}' must be a matrix ({FORMS}). Got {describe(value)} instead.", field)
 
 
-def read_vector(value: object, field: str) -> np.ndarray:
+def read_vector(value: object, field: str, missing: bool = False) -> np.ndarray:
     """Read a flat list of numbers."""
     if not isinstance(value, list):
         raise InvalidInput(f"'{field}' must be a flat list of numbers. Got {describe(value)} instead.", field)
     if not value:
         raise InvalidInput(f"'{field}' must have at least one value. Got an empty list instead.", field)
-    return read_column(value, field, None)
+    return read_column(value, field, None, missing)
 
 
-def read_rows(rows: list[object], field: str) -> np.ndarray:
+def read_rows(rows: list[object], field: str, missing: bool = False) -> np.ndarray:
     """Read a list of rows of numbers, all of the same length."""
     first = rows[0]
     assert isinstance(first, list)
@@ -122,19 +131,19 @@ def read_rows(rows: list[object], field: str) -> np.ndarray:
             )
         for j, element in enumerate(row):
             if type(element) is not float or not -MAX_MAGNITUDE <= element <= MAX_MAGNITUDE:
-                check_element(field, i, j, element)
+                check_element(field, i, j, element, missing)
     return np.array(rows, dtype=np.float64)
 
 
-def read_column(values: list[object], field: str, name: str | None) -> np.ndarray:
+def read_column(values: list[object], field: str, name: str | None, missing: bool = False) -> np.ndarray:
     """Read one flat list of numbers (a vector, or a named column)."""
     for i, element in enumerate(values):
         if type(element) is not float or not -MAX_MAGNITUDE <= element <= MAX_MAGNITUDE:
-            check_element(field, i, name, element)
+            check_element(field, i, name, element, missing)
     return np.array(values, dtype=np.float64)
 
 
-def read_columns(columns: dict[str, object], field: str) -> Matrix:
+def read_columns(columns: dict[str, object], field: str, missing: bool = False) -> Matrix:
     """Read an object of named columns, all of the same length."""
     if not columns:
         raise InvalidInput(f"'{field}' must have at least one column. Got an empty object instead.", field)
@@ -154,11 +163,11 @@ def read_columns(columns: dict[str, object], field: str) -> Matrix:
                 f"but column {names[0]!r} has {len(arrays[0])}.",
                 field,
             )
-        arrays.append(read_column(column, field, name))
+        arrays.append(read_column(column, field, name, missing))
     return Matrix(np.column_stack(arrays), names)
 
 
-def read_records(records: list[object], field: str) -> Matrix:
+def read_records(records: list[object], field: str, missing: bool = False) -> Matrix:
     """Read a list of records (objects of numbers), all with the same keys."""
     first = records[0]
     assert isinstance(first, dict)
@@ -171,14 +180,14 @@ def read_records(records: list[object], field: str) -> Matrix:
         if not isinstance(record, dict):
             raise InvalidInput(f"'{field}' row {i} must be a record, like row 0. Got {describe(record)} instead.", field)
         if record.keys() != keys:
-            missing = [k for k in names if k not in record]
+            absent = [k for k in names if k not in record]
             extra = [k for k in record if k not in keys]
-            what = f"lacks the key {missing[0]!r}" if missing else f"has the key {extra[0]!r}"
+            what = f"lacks the key {absent[0]!r}" if absent else f"has the key {extra[0]!r}"
             raise InvalidInput(f"'{field}' record {i} {what}, unlike record 0; every record has the same keys.", field)
         row = [record[k] for k in names]
         for name, element in zip(names, row, strict=True):
             if type(element) is not float or not -MAX_MAGNITUDE <= element <= MAX_MAGNITUDE:
-                check_element(field, i, name, element)
+                check_element(field, i, name, element, missing)
         rows.append(row)
     return Matrix(np.array(rows, dtype=np.float64), names)
 
