@@ -13,9 +13,9 @@ from falcon.uri import parse_query_string
 from service import __version__
 from service.errors import BodyTooLarge, MalformedBody, UnsupportedMediaType
 from service.fitting import fit
+from service.negotiation import ANSWER_TYPES, not_acceptable, offered, render_for
 from service.openapi import build_document
 from service.parsing import Body, Endpoint, parse_json
-from service.rendering import render_csv, render_json
 from service.settings import Settings
 from service.tables import Part, parse_csv, parse_form
 
@@ -37,6 +37,8 @@ class FitResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Fit and answer."""
+        if req.client_prefers(list(ANSWER_TYPES)) is None:  # before reading a body for nothing
+            raise not_acceptable(req.path, req.accept)
         media = media_type(req, self.endpoint)
         body = Body(read_body(req, self.settings.max_body_bytes))
         limits = self.settings.limits
@@ -49,13 +51,13 @@ class FitResource:
             else:
                 parts = read_parts(self.multipart, body.take(), req.content_type or MULTIPART)
                 request = parse_form(parts, params, self.endpoint, limits)
+        answer_type = req.client_prefers(list(offered(request)))
+        if answer_type is None:
+            raise not_acceptable(req.path, req.accept, request)
         result = fit(request)
-        if req.client_prefers([JSON, CSV]) == CSV:
-            resp.content_type = CSV
-            resp.data = render_csv(result)
-        else:
-            resp.content_type = JSON
-            resp.data = render_json(result)
+        resp.content_type = answer_type
+        resp.data = render_for(answer_type, request, result)
+        resp.vary = ("Accept",)
 
 
 def media_type(req: falcon.Request, endpoint: Endpoint) -> str:
