@@ -128,10 +128,10 @@ def send(req: falcon.Request, resp: falcon.Response, asset: Asset) -> None:
     resp.cache_control = ["no-cache"]  # revalidated with the ETag: an upgrade shows at once
     resp.vary = ("Accept-Encoding",)
     resp.etag = asset.etag
-    resp.content_type = asset.content_type
     if req.if_none_match and any(tag == asset.etag or tag == "*" for tag in req.if_none_match):
         resp.status = 304
         return
+    resp.content_type = asset.content_type
     if len(asset.content) > COMPRESS_ABOVE and takes_gzip(req):
         resp.set_header("Content-Encoding", "gzip")
         resp.data = asset.gzipped()
