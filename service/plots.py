@@ -11,9 +11,10 @@ threads. Fonts are the DejaVu fonts that matplotlib ships, so nothing is fetched
 this module imports matplotlib (about half a second the first time), so the service imports
 it only when a picture is asked for.
 
-The cost stays bounded on large fits: each panel draws at most ``MAX_POINTS`` points (an
-even sample past that, and the figure says so), and the standardized residuals need the
-leverage of every row, computed from the R factor of the design a block of rows at a time.
+The cost stays bounded on large fits: each panel draws at most ``MAX_POINTS`` points, and
+the whole figure at most about ``MAX_FIGURE_POINTS`` (an even sample past that, and the
+figure says so); the standardized residuals need the leverage of every row, computed from
+the small Gram matrix of the design a block of rows at a time.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import scipy.linalg
 import scipy.stats
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -34,13 +34,15 @@ from service.fitting import FitResult
 Format = Literal["svg", "png"]
 #: Points drawn per panel; past this many, an even sample of them (the figure says so).
 MAX_POINTS = 2_000
+#: Points drawn in the whole figure: with many targets, each panel draws fewer.
+MAX_FIGURE_POINTS = 5_000
 DPI = 100
 #: Size in inches: the picture of one feature, and one row of diagnostic panels.
 LINE_SIZE = (6.4, 4.8)
 ROW_SIZE = (10.0, 4.0)
 CHUNK_ROWS = 32_768
-#: A pivot of the R factor below this fraction of the largest is a dependent column.
-RANK_TOLERANCE = 1e-10
+#: An eigenvalue of the (unit-scaled) Gram matrix below this fraction of the largest is a dependent direction.
+RANK_TOLERANCE = 1e-12
 # Colours of the picture (matplotlib's default cycle), named for what they show.
 DATA, LINE, PREDICTED, REFERENCE = "#1f77b4", "#d62728", "#ff7f0e", "#7f7f7f"
 # Nothing in the picture changes with the clock: the same fit draws the same bytes.
@@ -162,7 +164,8 @@ def draw_diagnostics(figure: Figure, training: Training, result: FitResult) -> N
     leverage, rank = hat_values(X, weights, training.fit_intercept)
     df_residual = int(used.sum()) - rank
     axes = figure.subplots(result.n_targets, 2, squeeze=False)
-    kept = sample(int(used.sum()))
+    budget = max(MAX_POINTS // 8, min(MAX_POINTS, MAX_FIGURE_POINTS // (2 * result.n_targets)))
+    kept = sample(int(used.sum()), budget)
     rows = np.flatnonzero(used)[kept]
     for j, target in enumerate(target_labels(result)):
         left: Axes = axes[j, 0]
@@ -184,7 +187,7 @@ def draw_diagnostics(figure: Figure, training: Training, result: FitResult) -> N
             right.text(0.5, 0.5, "no residual degrees of freedom", ha="center", va="center", transform=right.transAxes)
             continue
         ordered = np.sort(standardized)
-        picked = sample(len(ordered))
+        picked = sample(len(ordered), budget)
         theoretical = scipy.stats.norm.ppf(plotting_positions(len(ordered))[picked])
         right.plot(theoretical, ordered[picked], "o", ls="", ms=3, alpha=0.5, color=DATA, gid=f"qq-{j}")
         ends = np.array([theoretical.min(), theoretical.max()])
@@ -220,38 +223,43 @@ def plotting_positions(n: int) -> np.ndarray:
 def hat_values(X: np.ndarray, weights: np.ndarray | None, fit_intercept: bool) -> tuple[np.ndarray, int]:
     """The leverage of every row and the rank of the design (intercept included), as R's ``hatvalues``.
 
-    From a pivoted QR of the weighted design: ``h_i = |R11^-T d_i|^2`` over the independent
-    columns, a block of rows at a time so that no n-by-n (or second n-by-p) array is made.
-    Centring the columns first (with an intercept) leaves the leverage unchanged and keeps
-    the QR accurate.
+    From the eigen-decomposition of the small Gram matrix ``D'WD`` of the weighted design
+    (columns centred and scaled to unit length first, which leaves the leverage unchanged):
+    ``h_i = sum_j (d_i . v_j)^2 / lambda_j`` over the eigenvalues above a relative cutoff.
+    Both passes over the rows go a block at a time, so no second n-by-p array is made. The
+    Gram matrix squares the condition number: accurate enough to draw, and far cheaper than
+    a pivoted QR of the whole design.
     """
-    n = X.shape[0]
+    n, p = X.shape
     root = None if weights is None else np.sqrt(weights)
-    centre = np.average(X, axis=0, weights=weights) if fit_intercept else np.zeros(X.shape[1])
+    centre = np.average(X, axis=0, weights=weights) if fit_intercept else np.zeros(p)
+    columns = p + int(fit_intercept)
 
-    def design(rows: slice) -> np.ndarray:
+    def design(rows: slice, scale: np.ndarray | None = None) -> np.ndarray:
         block: np.ndarray = X[rows] - centre
         if fit_intercept:
             block = np.column_stack([np.ones(block.shape[0]), block])
         if root is not None:
             block *= root[rows, None]
+        if scale is not None:
+            block /= scale
         return block
 
-    whole = design(slice(0, n))
-    if whole.shape[0] < whole.shape[1]:
-        return np.ones(n), min(whole.shape)
-    R, pivots = scipy.linalg.qr(whole, mode="r", pivoting=True, overwrite_a=True, check_finite=False)
-    del whole
-    diagonal = np.abs(np.diag(R))
-    rank = int(np.count_nonzero(diagonal > RANK_TOLERANCE * diagonal.max())) if diagonal.size and diagonal.max() > 0 else 0
+    blocks = [slice(start, min(start + CHUNK_ROWS, n)) for start in range(0, n, CHUNK_ROWS)]
+    gram = np.zeros((columns, columns))
+    for rows in blocks:
+        block = design(rows)
+        gram += block.T @ block
+    scale = np.sqrt(np.diag(gram))
+    scale[scale == 0] = 1.0
+    eigenvalues, vectors = np.linalg.eigh(gram / np.outer(scale, scale))
+    kept = eigenvalues > RANK_TOLERANCE * max(float(eigenvalues.max(initial=0.0)), np.finfo(float).tiny)
+    rank = int(np.count_nonzero(kept))
     leverage = np.zeros(n)
     if rank == 0:
         return leverage, 0
-    R11 = R[:rank, :rank]
-    independent = pivots[:rank]
-    for start in range(0, n, CHUNK_ROWS):
-        rows = slice(start, min(start + CHUNK_ROWS, n))
-        solved = scipy.linalg.solve_triangular(R11, design(rows)[:, independent].T, trans="T", check_finite=False)
-        leverage[rows] = np.einsum("ij,ij->j", solved, solved)
+    basis = vectors[:, kept] / np.sqrt(eigenvalues[kept])
+    for rows in blocks:
+        projected = design(rows, scale) @ basis
+        leverage[rows] = np.einsum("ij,ij->i", projected, projected)
     return leverage, rank
-

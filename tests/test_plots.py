@@ -268,3 +268,14 @@ def test_a_picture_of_the_large_payload_stays_bounded() -> None:
     root, ids, _ = parse_svg(svg)
     assert markers(root, "residuals-0") == plots.MAX_POINTS and markers(root, "qq-0") == plots.MAX_POINTS
     assert "thinned" in ids and len(svg) < 1_000_000
+
+
+def test_many_targets_share_the_figure_budget_of_points() -> None:
+    rng = np.random.default_rng(13)
+    X = rng.normal(size=(3000, 2))
+    Y = X @ rng.normal(size=(2, MAX_PICTURE_TARGETS)) + rng.normal(size=(3000, MAX_PICTURE_TARGETS))
+    root, ids, _ = parse_svg(draw(request_of(X, Y)))
+    per_panel = plots.MAX_FIGURE_POINTS // (2 * MAX_PICTURE_TARGETS)
+    assert {markers(root, f"residuals-{j}") for j in range(MAX_PICTURE_TARGETS)} == {per_panel}
+    assert {markers(root, f"qq-{j}") for j in range(MAX_PICTURE_TARGETS)} == {per_panel}
+    assert "thinned" in ids
