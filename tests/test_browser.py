@@ -88,6 +88,8 @@ class Watched:
         self.errors: list[str] = []
         self.authorizations: list[str | None] = []  # of each POST, in order
         self.context.on("request", self.record)
+        # Recorded, then stopped: a request to another host never leaves the machine.
+        self.context.route(lambda url: not self.is_ours(url), lambda route: route.abort())
         self.page = self.context.new_page()
         self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
@@ -98,14 +100,14 @@ class Watched:
         if request.method == "POST":
             self.authorizations.append(request.headers.get("authorization"))
 
+    def is_ours(self, url: str) -> bool:
+        """Tell whether a URL is the service's (data: and blob: URLs are not requests out)."""
+        parts = urlsplit(url)
+        return parts.scheme in ("data", "blob") or f"{parts.scheme}://{parts.netloc}" == self.origin
+
     def elsewhere(self) -> list[str]:
-        """The requests that went anywhere but the service (data: and blob: URLs are not requests out)."""
-        return [
-            url
-            for url in self.requests
-            if urlsplit(url).scheme not in ("data", "blob")
-            and f"{urlsplit(url).scheme}://{urlsplit(url).netloc}" != self.origin
-        ]
+        """The requests that went anywhere but the service."""
+        return [url for url in self.requests if not self.is_ours(url)]
 
     def close(self) -> None:
         self.context.close()
@@ -118,6 +120,16 @@ def watched(browser: Browser, server: BackgroundServer) -> Iterator[Watched]:
     page.close()
     assert page.elsewhere() == [], "the docs page contacted another site"
     assert page.errors == [], "the browser logged errors"
+
+
+def test_the_watch_catches_a_request_to_another_host(browser: Browser, server: BackgroundServer) -> None:
+    page = Watched(browser, server.url)
+    try:
+        page.page.set_content('<img src="http://192.0.2.1/pixel.png" alt="">')  # TEST-NET-1: never routed
+        page.page.wait_for_load_state()
+    finally:
+        page.close()
+    assert page.elsewhere() == ["http://192.0.2.1/pixel.png"]
 
 
 def open_operation(page: Page, operation_id: str) -> Locator:
