@@ -1,6 +1,7 @@
 #!/bin/sh
 # Every curl example of the README, against a running fitserve.
 # Usage: examples/curl.sh [URL]   (default: localhost:8000; run from anywhere)
+# The picture goes to examples/fit.svg, or into $FITSERVE_PICTURES when set.
 set -eu
 cd "$(dirname "$0")/.."
 URL=${1:-${FITSERVE_URL:-localhost:8000}}
@@ -21,3 +22,6 @@ curl -F train=@examples/data/train.csv -F test=@examples/data/test.csv -F target
 curl -F train=@examples/data/train.csv -F test=@examples/data/test.csv -F target=price -F interval=prediction -H 'Accept: text/csv' $URL/predict
 # Train once, predict many: send a whole earlier answer back as the model.
 curl -s --json @examples/fit.json $URL/fit | jq '{model: ., X_test: {size: [90], rooms: [3], age: [5]}}' | curl --json @- $URL/predict
+# A picture of the fit: points, fitted line, predictions and their 95% prediction band.
+curl --json @examples/line.json -H 'Accept: image/svg+xml' -o fit.svg $URL/fit
+mv fit.svg "${FITSERVE_PICTURES:-examples}/fit.svg"

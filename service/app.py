@@ -9,14 +9,17 @@ from typing import Any
 
 import falcon
 
+from service.docs import DocsResource
 from service.errors import PROBLEM_JSON, FitserveError, render_problem
 from service.resources import FitResource, HealthResource, OpenAPIResource
 from service.settings import Settings
 
 log = logging.getLogger("fitserve")
 
-OPEN_PATHS = frozenset({"/health", "/openapi.json"})
-ENDPOINTS = "POST /fit, POST /predict, GET /health and GET /openapi.json"
+OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs"})
+#: The docs page's own files (its scripts and styles) are as open as the page.
+OPEN_PREFIX = "/docs/"
+ENDPOINTS = "POST /fit, POST /predict, GET /health, GET /openapi.json and GET /docs"
 
 
 def create_app(settings: Settings | None = None) -> falcon.App[falcon.Request, falcon.Response]:
@@ -34,6 +37,9 @@ def create_app(settings: Settings | None = None) -> falcon.App[falcon.Request, f
     app.add_route("/predict", FitResource(settings, "predict"))
     app.add_route("/health", HealthResource())
     app.add_route("/openapi.json", OpenAPIResource())
+    docs = DocsResource(token_required=settings.token is not None)
+    app.add_route("/docs", docs)
+    app.add_route("/docs/{name}", docs, suffix="asset")
     app.set_error_serializer(serialize_http_error)
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(MemoryError, handle_memory_error)
@@ -44,7 +50,7 @@ def create_app(settings: Settings | None = None) -> falcon.App[falcon.Request, f
 class BearerAuth:
     """Require ``Authorization: Bearer <token>``, compared in constant time.
 
-    ``GET /health``, ``GET /openapi.json`` and CORS preflights stay open.
+    ``GET /health``, ``GET /openapi.json``, ``GET /docs`` (and its files) and CORS preflights stay open.
     """
 
     def __init__(self, token: str) -> None:
@@ -52,7 +58,7 @@ class BearerAuth:
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Refuse the request unless it carries the token."""
-        if req.path in OPEN_PATHS or is_preflight(req):
+        if req.path in OPEN_PATHS or req.path.startswith(OPEN_PREFIX) or is_preflight(req):
             return
         given = (req.get_header("Authorization") or "").encode("utf-8", "surrogateescape")
         if not hmac.compare_digest(given, self.expected):

@@ -25,6 +25,11 @@ contract's defaults are not sent. ``url`` is a base URL or anything with a ``.ur
 of ``serve_in_background``). HTTP is spoken by ``urllib.request``; pandas is never imported
 here, only recognised when it is already loaded.
 
+``picture="svg"`` (or ``"png"``) asks for a picture of the fit instead of the JSON answer,
+and returns its bytes (``IPython.display.SVG(data)`` or ``Image(data)`` shows it in a notebook)::
+
+    svg = client.fit(server.url, X_train, y_train, X_test, interval="prediction", picture="svg")
+
 Every error answer raises ``ServiceError`` (``.status``, ``.title``, ``.detail``, ``.field``,
 from the problem+json body). A server that cannot be reached raises ``urllib.error.URLError``
 (an ``OSError``), as urllib does.
@@ -36,7 +41,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, overload
 
 import numpy as np
 import orjson
@@ -45,6 +50,8 @@ __all__ = ["ServiceError", "fit", "health", "predict"]
 
 DEFAULT_TIMEOUT = 60.0
 Interval = Literal["none", "confidence", "prediction"]
+Picture = Literal["svg", "png"]
+PICTURE_TYPES: dict[str, str] = {"svg": "image/svg+xml", "png": "image/png"}
 MODEL_KEYS = ("coef", "intercept", "feature_names", "target_names")
 
 
@@ -70,6 +77,7 @@ def health(url: str | Served, *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, 
     return request(url, "/health", None, None, timeout)
 
 
+@overload
 def fit(
     url: str | Served,
     X_train: Any,
@@ -84,11 +92,54 @@ def fit(
     level: float = 0.95,
     token: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
-) -> dict[str, Any]:
-    """Fit on ``X_train`` and ``y_train`` (``POST /fit``); predict ``X_test`` when given."""
+    picture: None = None,
+) -> dict[str, Any]: ...
+
+
+@overload
+def fit(
+    url: str | Served,
+    X_train: Any,
+    y_train: Any,
+    X_test: Any = None,
+    *,
+    sample_weight: Any = None,
+    fit_intercept: bool = True,
+    positive: bool = False,
+    statistics: bool = False,
+    interval: Interval = "none",
+    level: float = 0.95,
+    token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    picture: Picture,
+) -> bytes: ...
+
+
+def fit(
+    url: str | Served,
+    X_train: Any,
+    y_train: Any,
+    X_test: Any = None,
+    *,
+    sample_weight: Any = None,
+    fit_intercept: bool = True,
+    positive: bool = False,
+    statistics: bool = False,
+    interval: Interval = "none",
+    level: float = 0.95,
+    token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    picture: Picture | None = None,
+) -> dict[str, Any] | bytes:
+    """Fit on ``X_train`` and ``y_train`` (``POST /fit``); predict ``X_test`` when given.
+
+    With ``picture="svg"`` or ``"png"``, the picture of the fit, as bytes, instead of the answer.
+    """
     body = {"X_train": matrix(X_train), "y_train": matrix(y_train), "X_test": matrix(X_test)}
     body["sample_weight"] = vector(sample_weight)
     body.update(options(fit_intercept, positive, statistics, interval, level))
+    if picture is not None:
+        return send(url, "/fit", body, token, timeout, picture_type(picture))
     return request(url, "/fit", body, token, timeout)
 
 
@@ -115,6 +166,13 @@ def predict(
     body.update(X_train=matrix(X_train), y_train=matrix(y_train), sample_weight=vector(sample_weight))
     body.update(options(fit_intercept, positive, statistics, interval, level))
     return request(url, "/predict", body, token, timeout)
+
+
+def picture_type(picture: str) -> str:
+    """The media type of a picture kind, ``"svg"`` or ``"png"``."""
+    if picture not in PICTURE_TYPES:
+        raise ValueError(f"picture must be 'svg' or 'png'. Got {picture!r} instead.")
+    return PICTURE_TYPES[picture]
 
 
 def options(
@@ -168,8 +226,16 @@ def request(
     url: str | Served, path: str, body: dict[str, Any] | None, token: str | None, timeout: float
 ) -> dict[str, Any]:
     """Send one request and read its JSON answer; raise ``ServiceError`` on an error answer."""
+    result: dict[str, Any] = orjson.loads(send(url, path, body, token, timeout, "application/json"))
+    return result
+
+
+def send(
+    url: str | Served, path: str, body: dict[str, Any] | None, token: str | None, timeout: float, accept: str
+) -> bytes:
+    """Send one request asking for ``accept`` and return the answer's bytes; raise ``ServiceError`` on an error."""
     base = url if isinstance(url, str) else url.url
-    headers = {"Accept": "application/json"}
+    headers = {"Accept": accept}
     data = None
     if body is not None:
         present = {key: value for key, value in body.items() if value is not None}
@@ -180,8 +246,8 @@ def request(
     sent = urllib.request.Request(base.rstrip("/") + path, data=data, headers=headers)
     try:
         with urllib.request.urlopen(sent, timeout=timeout) as answer:
-            result: dict[str, Any] = orjson.loads(answer.read())
-            return result
+            content: bytes = answer.read()
+            return content
     except urllib.error.HTTPError as error:
         with error:
             raise problem(error.code, error.read()) from None

@@ -5,6 +5,7 @@ one of them, and every other failure, into an ``application/problem+json`` answe
 
     FitserveError                 status  when
     ├── MalformedBody             400     the body cannot be parsed at all
+    ├── NotAcceptable             406     ``Accept`` lists only types the endpoint cannot give
     ├── BodyTooLarge              413     the body is larger than the configured limit
     ├── UnsupportedMediaType      415     a content type the endpoint does not take
     └── InvalidInput              422     parseable, but a field breaks a rule (``field`` names it)
@@ -25,6 +26,7 @@ TITLES: dict[int, str] = {
     401: "Unauthorized",
     404: "Not found",
     405: "Method not allowed",
+    406: "Not acceptable",
     413: "Body too large",
     415: "Unsupported media type",
     422: "Invalid input",
@@ -48,6 +50,12 @@ class MalformedBody(FitserveError):
     """The body is not parseable (bad JSON, CSV or multipart, empty, bad UTF-8)."""
 
     status = 400
+
+
+class NotAcceptable(FitserveError):
+    """The ``Accept`` header lists only media types this answer cannot be given in."""
+
+    status = 406
 
 
 class BodyTooLarge(FitserveError):

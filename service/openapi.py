@@ -28,6 +28,9 @@ _ERRORS: dict[str, tuple[str, str]] = {
             "is missing or wrong."),
     "404": ("NotFound", "No such path."),
     "405": ("MethodNotAllowed", "The path does not take this method."),
+    "406": ("NotAcceptable", "`Accept` lists only media types the endpoint cannot give "
+            "(e.g. a picture of a fit from a `model`, with no training data); `detail` "
+            "says which it gives."),
     "413": ("ContentTooLarge", "The body is larger than the configured limit "
             "(`--max-body-mb`)."),
     "415": ("UnsupportedMediaType", "A content type this endpoint does not take; "
@@ -41,13 +44,25 @@ _ERRORS: dict[str, tuple[str, str]] = {
 }
 _KINDS = ["confidence", "prediction"]
 _FLAGS = ["fit_intercept", "positive", "statistics"]
-_POST_ERRORS = ["400", "401", "405", "413", "415", "422", "503", "500"]
+_POST_ERRORS = ["400", "401", "405", "406", "413", "415", "422", "503", "500"]
 
 _CSV_ANSWER = (
     "The answer as CSV (with `Accept: text/csv`): a header row, then one row per test "
     "row, one column per target (named as the target; `y`, or `y0`, `y1`, ... without "
     "names), then `lower_<target>` and `upper_<target>` for each target when an "
     "interval was asked. Without `X_test`, the header row alone."
+)
+
+_PICTURE = (
+    "A picture of the fit (with `Accept: {0}`). With one feature and one target: the "
+    "training points, the fitted line, the test predictions and the interval band when "
+    "`interval` is asked. Otherwise residuals against fitted values and a normal Q-Q plot "
+    "of the standardized residuals, a row of panels per target (at most 10). Needs the "
+    "training data: from a `model` it is a 406."
+)
+_DOCS_PAGE = (
+    "This page: Swagger UI on `/openapi.json`, every file of it served by the service "
+    "(no other site is contacted). With a token configured, it asks for it (Authorize)."
 )
 
 
@@ -61,6 +76,11 @@ _EXAMPLES: dict[str, dict[str, Schema]] = {
         "named": {"summary": "Named columns, with statistics and intervals", "value": {
             "X_train": {"age": [30, 40, 50, 60]}, "y_train": [1.7, 1.8, 1.75, 1.9],
             "X_test": {"age": [45]}, "statistics": True, "interval": "prediction"}},
+        "line": {"summary": "One feature and 90% prediction intervals: ask for a picture",
+                 "value": {"X_train": {"area": [52, 61, 70, 74, 85, 90, 104, 118]},
+                           "y_train": {"price": [189, 195, 241, 231, 283, 268, 329, 353]},
+                           "X_test": {"area": [65, 95, 125]},
+                           "interval": "prediction", "level": 0.9}},
     },
     "PredictRequest": {
         "seed": {"summary": "Training data and query points", "value": _SEED},
@@ -352,7 +372,13 @@ def _post(operation_id: str, summary: str, predict: bool) -> Schema:
             "200": {"description": "The fit, and predictions when `X_test` is given.",
                     "content": {**_json(_ref("FitAnswer")),
                                 "text/csv": {"schema": {"type": "string",
-                                                        "description": _CSV_ANSWER}}}},
+                                                        "description": _CSV_ANSWER}},
+                                "image/svg+xml": {"schema": {
+                                    "type": "string", "contentMediaType": "image/svg+xml",
+                                    "description": _PICTURE.format("image/svg+xml")}},
+                                "image/png": {"schema": {
+                                    "type": "string", "contentMediaType": "image/png",
+                                    "description": _PICTURE.format("image/png")}}}},
             **_error_responses(_POST_ERRORS),
         },
     }
@@ -366,6 +392,17 @@ def _get(operation_id: str, summary: str, schema: Schema) -> Schema:
     """Make a GET operation that never needs the token."""
     return {"operationId": operation_id, "summary": summary, "security": [],
             "responses": {"200": {"description": summary, "content": _json(schema)},
+                          **_error_responses(["405"])}}
+
+
+def _docs_page() -> Schema:
+    """Make the GET operation of the docs page, which answers HTML and never needs the token."""
+    summary = "A page of this API, to read it and to try it."
+    html: Schema = {"type": "string", "contentMediaType": "text/html"}
+    return {"operationId": "docs", "summary": summary, "description": _DOCS_PAGE,
+            "security": [],
+            "responses": {"200": {"description": summary,
+                                  "content": {"text/html": {"schema": html}}},
                           **_error_responses(["405"])}}
 
 
@@ -383,6 +420,7 @@ def build_document(version: str) -> dict[str, object]:
             "/health": {"get": _get("health", "The service is up.", health)},
             "/openapi.json": {"get": _get("openapi", "This document.",
                                           {"type": "object"})},
+            "/docs": {"get": _docs_page()},
         },
         "components": {
             "schemas": _schemas(),

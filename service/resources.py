@@ -13,10 +13,10 @@ from falcon.uri import parse_query_string
 from service.body import read_body
 from service.errors import MalformedBody, UnsupportedMediaType
 from service.fitting import fit
+from service.negotiation import ANSWER_TYPES, not_acceptable, offered, render_for
 from service.openapi import build_document
 from service.parse.forms import Part, parse_csv, parse_form
 from service.parse.json import parse_json
-from service.rendering import render_csv, render_json
 from service.request import Endpoint
 from service.settings import Settings
 from service.tabular import design_request
@@ -40,25 +40,27 @@ class FitResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Fit and answer."""
+        if req.client_prefers(list(ANSWER_TYPES)) is None:  # before reading a body for nothing
+            raise not_acceptable(req.path, req.accept)
         media = media_type(req, self.endpoint)
         body = read_body(req, self.settings.max_body_bytes)
         limits = self.settings.limits
         params = parse_query_string(req.query_string, keep_blank=True)
         if media == JSON:
-            request = parse_json(body, self.endpoint, limits, params)
+            parsed = parse_json(body, self.endpoint, limits, params)
+        elif media == CSV:
+            parsed = parse_csv(body.take(), params, self.endpoint, limits)
         else:
-            if media == CSV:
-                request = parse_csv(body.take(), params, self.endpoint, limits)
-            else:
-                parts = read_parts(self.multipart, body.take(), req.content_type or MULTIPART)
-                request = parse_form(parts, params, self.endpoint, limits)
-        result = fit(design_request(request, limits))
-        if req.client_prefers([JSON, CSV]) == CSV:
-            resp.content_type = CSV
-            resp.data = render_csv(result)
-        else:
-            resp.content_type = JSON
-            resp.data = render_json(result)
+            parts = read_parts(self.multipart, body.take(), req.content_type or MULTIPART)
+            parsed = parse_form(parts, params, self.endpoint, limits)
+        request = design_request(parsed, limits)
+        answer_type = req.client_prefers(list(offered(request)))
+        if answer_type is None:
+            raise not_acceptable(req.path, req.accept, request)
+        result = fit(request)
+        resp.content_type = answer_type
+        resp.data = render_for(answer_type, request, result)
+        resp.vary = ("Accept",)
 
 
 def media_type(req: falcon.Request, endpoint: Endpoint) -> str:

@@ -310,3 +310,22 @@ def test_two_servers_at_once_on_different_ports() -> None:
         assert refused(open_server.url)
         assert client.fit(closed_server.url, X, Y, token="s3cret")["coef"] == pytest.approx(COEF)
     assert refused(closed_server.url)
+
+
+@pytest.mark.parametrize("kind", ["svg", "png"])
+def test_fit_returns_the_bytes_of_a_picture_when_asked(url: str, kind: str) -> None:
+    content = client.fit(url, X[:, 0], Y, X_TEST[:, :1], interval="prediction", picture=kind)  # type: ignore[arg-type]
+    assert isinstance(content, bytes)
+    if kind == "svg":
+        assert content.lstrip().startswith(b"<?xml") and b"<svg" in content
+    else:
+        assert content.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_a_picture_that_cannot_be_given_raises_service_error(url: str) -> None:
+    many = np.tile(Y[:, None], (1, 11)) + np.arange(11)
+    with pytest.raises(ServiceError) as raised:
+        client.fit(url, X, many, picture="svg")
+    assert raised.value.status == 406 and "at most 10 targets" in raised.value.detail
+    with pytest.raises(ValueError, match="picture must be 'svg' or 'png'"):
+        client.fit(url, X, Y, picture="gif")  # type: ignore[call-overload]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,7 +68,13 @@ def test_every_curl_example_is_in_the_examples_script() -> None:
 
 @pytest.mark.live
 @pytest.mark.parametrize("command, shown", curl_examples(), ids=[c for c, _ in curl_examples()])
-def test_readme_curl_example_answers_as_shown(url: str, command: str, shown: str | None) -> None:
+def test_readme_curl_example_answers_as_shown(url: str, command: str, shown: str | None, tmp_path: Path) -> None:
+    if " -o fit.svg " in command:  # the picture, saved where the test says rather than into the checkout
+        saved = tmp_path / "fit.svg"
+        done = run_shell(command.replace("localhost:8000", url).replace("-o fit.svg", f"-o {saved}") + " -s -w '%{http_code}'")
+        assert done.returncode == 0 and done.stdout == b"200", done.stderr
+        assert_is_the_picture_of_the_fit(saved)
+        return
     done = run_shell(command.replace("localhost:8000", url) + " -s -w '\\n%{http_code}'")
     assert done.returncode == 0, done.stderr
     body, _, status = done.stdout.decode().rstrip().rpartition("\n")
@@ -91,10 +99,26 @@ def test_readme_curl_example_answers_as_shown(url: str, command: str, shown: str
             assert answer[key] == (pytest.approx(value, rel=1e-9, abs=1e-12) if key in ("coef", "intercept", "predictions") else value)
 
 
+def assert_is_the_picture_of_the_fit(path: Path) -> None:
+    """The SVG of examples/line.json: labelled with its feature and target, with its band."""
+    root = ET.parse(path, parser=ET.XMLParser(target=ET.TreeBuilder(insert_comments=True))).getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    texts = {str(element.text).strip() for element in root.iter() if element.tag is ET.Comment}
+    assert {"size", "price", "95% prediction interval"} <= texts
+
+
+def test_the_readme_shows_the_picture_the_examples_script_makes() -> None:
+    assert "](examples/fit.svg)" in README
+    assert_is_the_picture_of_the_fit(ROOT / "examples" / "fit.svg")
+
+
 @pytest.mark.live
-def test_examples_script_runs(url: str) -> None:
-    done = subprocess.run([str(ROOT / "examples" / "curl.sh"), url], capture_output=True, timeout=120)
+def test_examples_script_runs(url: str, tmp_path: Path) -> None:
+    environ = {**os.environ, "FITSERVE_PICTURES": str(tmp_path)}
+    done = subprocess.run([str(ROOT / "examples" / "curl.sh"), url], capture_output=True, timeout=120, env=environ)
     assert done.returncode == 0, done.stderr
+    assert_is_the_picture_of_the_fit(tmp_path / "fit.svg")
+    assert not (ROOT / "fit.svg").exists()
     lines = done.stdout.decode().splitlines()
     answers = [orjson.loads(line) for line in lines if line.startswith("{")]
     assert len(answers) >= 7 and all("coef" in a for a in answers)

@@ -89,3 +89,13 @@ def test_the_notebook_shows_statistics_predictions_reuse_and_a_plot(executed: An
         if output["output_type"] == "display_data" and "image/png" in output["data"]
     ]
     assert len(plots) == 1
+    # The service's own picture (client.fit(..., picture="svg")): R's diagnostic plots, by name.
+    pictures = [
+        output["data"]["image/svg+xml"]
+        for cell in executed.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if output["output_type"] in ("display_data", "execute_result") and "image/svg+xml" in output["data"]
+    ]
+    assert len(pictures) == 1
+    assert "Standardized residuals of price" in pictures[0] and "Fitted values of price" in pictures[0]

@@ -18,13 +18,13 @@ from service.parse.forms import PARAMETERS, PARTS
 
 # The tables of API.md, copied here so that a change to either side fails a test.
 ENDPOINTS = [("post", "/fit"), ("post", "/predict"), ("get", "/health"),
-             ("get", "/openapi.json")]
+             ("get", "/openapi.json"), ("get", "/docs")]
 REQUEST_FIELDS = ["X_train", "y_train", "X_test", "sample_weight", "fit_intercept",
                   "positive", "statistics", "interval", "level", "model"]
 ANSWER_FIELDS = ["coef", "intercept", "predictions", "feature_names", "target_names",
                  "n_samples", "n_features", "n_targets", "rank", "warnings",
                  "statistics", "intervals"]
-ERROR_STATUSES = ["400", "401", "413", "415", "422", "503", "500"]
+ERROR_STATUSES = ["400", "401", "406", "413", "415", "422", "503", "500"]
 POSTS = ["/fit", "/predict"]
 BODIES = ["application/json", "text/csv", "multipart/form-data"]
 SEED = {"X_train": [[1, 2], [2, 1], [3, 5]], "y_train": [1, 2, 3], "X_test": [[4, 4]]}

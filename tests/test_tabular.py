@@ -168,3 +168,11 @@ def test_a_missing_test_value_fails_unless_dropped(client: falcon.testing.TestCl
     answer = post(client, {"train": frame(TRAIN).to_dict("list"), "formula": "price ~ sqft", "test": TEST})
     assert answer.status_code == 422 and answer.json["field"] == "test"
     assert "row 1, column 'sqft'" in answer.json["detail"] and '"missing": "drop"' in answer.json["detail"]
+
+
+@pytest.mark.parametrize("accept", ["image/svg+xml", "image/png"])
+def test_a_picture_of_a_formula_fit_with_a_dropped_test_row(client: falcon.testing.TestClient, accept: str) -> None:
+    body = {"train": TRAIN, "formula": "price ~ sqft", "missing": "drop", "test": TEST, "interval": "prediction"}
+    answer = post(client, body, Accept=accept)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == accept
