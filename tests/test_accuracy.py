@@ -12,7 +12,7 @@ from falcon import testing
 
 from service import create_app
 
-STRD = Path(__file__).resolve().parents[2] / "shared" / "data" / "strd"
+STRD = Path(__file__).resolve().parent / "fixtures" / "strd"
 SETS = sorted(STRD.glob("*.json"))
 
 
