@@ -2,7 +2,7 @@
 
 Run from the repository's root (loopback only, bounded by ``--seconds``)::
 
-    python -m tests.soak --seconds 60
+    python -m benchmarks.soak --seconds 60
 
 It starts ``python -m service`` on a free port, runs a warm-up, then the soak proper:
 
@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import requests
 
-from tests.processes import server_processes, status_figure
+from benchmarks.processes import server_processes, status_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "fixtures" / "json"
@@ -414,7 +414,7 @@ def run_phase(
 
 def main(argv: list[str] | None = None) -> int:
     """Soak a fresh server; print the summary; 0 when every check passed."""
-    parser = argparse.ArgumentParser(prog="python -m tests.soak", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60, help="length of the soak proper (default 60)")
     parser.add_argument("--warmup", type=float, default=10, help="warm-up before measuring (default 10)")
     parser.add_argument("--clients", type=int, default=4, help="valid clients (default 4)")

@@ -1,0 +1,11 @@
+"""Scripts that measure fitserve rather than test it: the benchmark and the soak.
+
+Run them from the repository's top folder (loopback only, each bounded in time)::
+
+    python benchmarks/benchmark.py --help
+    python -m benchmarks.soak --seconds 60
+
+pytest does not collect them; ``tests/test_reliability.py`` runs the soak for a few
+seconds. ``benchmarks.processes`` reads a running server's processes from ``/proc``, for
+these scripts and for the tests.
+"""
