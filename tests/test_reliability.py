@@ -398,6 +398,7 @@ def test_short_soak() -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "soak passed" in result.stdout
+    assert re.search(r"first answer\s+[\d.]+ s after the server logged its address", result.stdout)  # clients wait for it
     served = re.search(r"requests served\s+(\d+)", result.stdout)
     assert served is not None and int(served.group(1)) > 100
 
