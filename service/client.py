@@ -9,7 +9,7 @@
         answer = client.fit(server.url, X_train, y_train, X_test, statistics=True)
         again = client.predict(server.url, X_new, model=answer)  # no refit
 
-Inputs are converted to the JSON of the HTTP contract (API.md), as follows.
+Inputs are converted to the JSON the service takes (``GET /openapi.json``), as follows.
 
 - a numpy array or a list: a 2-D one is a list of rows, a 1-D one a flat list (one feature, or one target);
 - a dict of columns (numpy arrays or lists): named columns, as a ``DataFrame``;

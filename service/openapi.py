@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document of fitserve's HTTP contract.
 
 `build_document(version)` returns the document served at `GET /openapi.json`. It is
-written by hand from the contract (API.md) rather than derived from the code, so that
+written by hand from the HTTP contract rather than derived from the code, so that
 tests can hold the two against each other. Pure data: no falcon, no I/O.
 """
 
@@ -19,7 +19,7 @@ _DESCRIPTION = (
     "(RFC 9457); an unknown path answers 404 and a method a path does not take 405."
 )
 
-# status: (component name, description); the order is the one of API.md's table.
+# status: (component name, description); the order is the one of the README's errors table.
 _ERRORS: dict[str, tuple[str, str]] = {
     "400": ("BadRequest", "The body is not parseable: malformed JSON, CSV or "
             "multipart, an empty body, invalid UTF-8, or an unpaired surrogate "

@@ -41,7 +41,7 @@ class Inference:
     """R-style inference for one fit."""
 
     statistics: list[dict[str, object]]
-    """One ``summary.lm``-like dict per target, keys as in API.md's ``statistics``."""
+    """One ``summary.lm``-like dict per target, keys as in the answer's ``statistics``."""
     lower: Floats | None
     """Interval lower bounds, shape (m, k), or None when no interval was asked."""
     upper: Floats | None

@@ -10,9 +10,10 @@ import orjson
 import pytest
 from falcon import testing
 
+import service
 from service import create_app
 
-STRD = Path(__file__).resolve().parents[2] / "shared" / "data" / "strd"
+STRD = Path(__file__).resolve().parent / "fixtures" / "strd"
 SETS = sorted(STRD.glob("*.json"))
 
 
@@ -89,3 +90,21 @@ def test_default_tolerance_would_lose_the_signal() -> None:
     default = LinearRegression().fit(X, np.asarray(reference["y"], dtype=np.float64))
     digits = lre(default.coef_, np.array(reference["certified"]["params"][1:]))
     assert digits.min() < 9
+
+
+@pytest.mark.live
+def test_docs_table_is_what_the_accuracy_script_prints() -> None:
+    """docs/accuracy.md shows the figures ``python -m benchmarks.accuracy`` prints (to half a digit)."""
+    from benchmarks import accuracy
+
+    documented = {}
+    for line in (Path(__file__).resolve().parents[1] / "docs" / "accuracy.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if line.startswith("| ") and cells[0] in {path.stem for path in SETS}:
+            documented[cells[0]] = [float(cell) for cell in cells[1:]]
+    with service.serve_in_background(port=0) as server:
+        measured = {path.stem: list(accuracy.digits(server.url, json.loads(path.read_text())).values()) for path in SETS}
+    assert documented.keys() == measured.keys()
+    for name, figures in measured.items():
+        assert figures == pytest.approx(documented[name], abs=0.5), name
+        assert min(figures) >= 9, name

@@ -1,4 +1,4 @@
-"""The formula grammar: every statement of API.md's Formulas paragraph, and hostile formulas that never run."""
+"""The formula grammar: every statement of the contract's Formulas paragraph, and hostile formulas that never run."""
 
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ FUZZ = settings(
 )
 
 # What the contract asks of each kind of document, sent as the whole body. Unpaired
-# surrogate escapes and text that is not UTF-8 are 400 by the contract (API.md, Errors).
+# surrogate escapes and text that is not UTF-8 are 400 by the contract (the README's errors table).
 NOT_UTF8_OR_SURROGATE = ("i_string_", "i_object_key_lone", "i_fitserve_lone_surrogate")
 
 # The fitserve cases, posted to /fit: (status, field) exactly.

@@ -1,4 +1,4 @@
-"""Tests of the OpenAPI document against the contract (API.md)."""
+"""Tests of the OpenAPI document against the contract."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from urllib3 import encode_multipart_formdata
 from service.openapi import build_document
 from service.parse.forms import PARAMETERS, PARTS
 
-# The tables of API.md, copied here so that a change to either side fails a test.
+# The contract's endpoints and fields, written out here apart from service/openapi.py, so that a
+# change to either side fails a test.
 ENDPOINTS = [("post", "/fit"), ("post", "/predict"), ("get", "/health"),
              ("get", "/openapi.json"), ("get", "/docs")]
 REQUEST_FIELDS = ["X_train", "y_train", "X_test", "sample_weight", "fit_intercept",

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from processes import server_processes, status_figure
 
+from benchmarks.processes import server_processes, status_figure
 from service.server import BackgroundServer, Timeouts
 from service.settings import Settings
 
@@ -391,13 +391,14 @@ def post_into(answers: list[requests.Response], url: str) -> None:
 
 
 def test_short_soak() -> None:
-    """``tests/soak.py`` for a few seconds: every check of the full soak passes."""
+    """``benchmarks/soak.py`` for a few seconds: every check of the full soak passes."""
     result = subprocess.run(
-        [sys.executable, "-m", "tests.soak", "--seconds", "8", "--warmup", "3"],
+        [sys.executable, "-m", "benchmarks.soak", "--seconds", "8", "--warmup", "3"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "soak passed" in result.stdout
+    assert re.search(r"first answer\s+[\d.]+ s after the server logged its address", result.stdout)  # clients wait for it
     served = re.search(r"requests served\s+(\d+)", result.stdout)
     assert served is not None and int(served.group(1)) > 100
 

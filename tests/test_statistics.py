@@ -17,7 +17,7 @@ from statsmodels.tools.sm_exceptions import SingularMatrixWarning
 from service.design import Design
 from service.statistics import Inference, UndefinedInterval, infer
 
-STRD = Path(__file__).resolve().parents[2] / "shared" / "data" / "strd"
+STRD = Path(__file__).resolve().parent / "fixtures" / "strd"
 # A missing directory must fail, not silently give an empty (skipped) parametrization.
 NIST_FILES = sorted(STRD.glob("*.json")) or [STRD / "missing.json"]
 SCALARS = ("r_squared", "adj_r_squared", "residual_std_error", "f_statistic", "f_p_value")

@@ -1,4 +1,4 @@
-"""The table form through the app: formulas, categories, missing values, model reuse (API.md, "Tables and formulas")."""
+"""The table form through the app: formulas, categories, missing values, model reuse (the contract's "Tables and formulas")."""
 
 from __future__ import annotations
 

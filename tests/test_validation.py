@@ -1,4 +1,4 @@
-"""Validation and errors of the JSON API (API.md: "JSON request" and "Errors").
+"""Validation and errors of the JSON API: the contract's request fields and its errors.
 
 One table of bad inputs, each row with an id: the body, the endpoint, the status and the
 field at fault. Then: the app keeps serving after each of them, and properties that

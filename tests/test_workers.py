@@ -14,7 +14,6 @@ import sys
 
 import numpy as np
 import pytest
-from processes import server_processes
 from test_reliability import (
     BODY,
     COEF,
@@ -26,6 +25,7 @@ from test_reliability import (
     wait_for,
 )
 
+from benchmarks.processes import server_processes
 from service import serve_in_background
 from service.settings import Settings, SettingsError
 

@@ -1,7 +1,7 @@
 """Every rule of the contract on a request's fields, whatever the body type that carried them.
 
 The JSON, CSV and multipart readers each offer their fields through ``Fields``; ``build_request``
-checks them in the order of API.md's table of fields and raises ``InvalidInput(detail, field)``
+checks them in the order of the contract's table of fields (README, "The API by example") and raises ``InvalidInput(detail, field)``
 at the first failure, so that a request gets the same answer, or the same error, however it
 was sent.
 """

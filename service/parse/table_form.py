@@ -1,6 +1,6 @@
 """The rules of the table form: a training table, a formula or a target, a test table.
 
-The fields are checked in the order of API.md's "Tables and formulas" table (``train``,
+The fields are checked in the order of the contract's "Tables and formulas" table (``train``,
 ``formula``, ``target``, ``test``, ``weight``), then the options shared with the matrix form.
 What a formula says is read by the design stage (``service.tabular``), against the columns
 the table has; here a formula is only a string.

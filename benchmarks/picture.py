@@ -2,7 +2,7 @@
 
 Starts the real server (``python -m service --workers 1`` on a free port) once per answer
 type, and POSTs the large benchmark payload (200,000 x 20 + 10,000 test rows, the one of
-``tests/benchmark.py``) to ``/fit`` with ``Accept`` set to that type, ``--requests`` times
+``benchmarks/benchmark.py``) to ``/fit`` with ``Accept`` set to that type, ``--requests`` times
 on one connection. For each type it reports the time of the first request (which for a
 picture includes importing matplotlib) and the median of the others, the answer's size,
 and the peak RSS growth of the process that served them (``VmHWM`` after, less before).
@@ -10,8 +10,8 @@ JSON is the baseline: what a picture costs is its difference from JSON.
 
 Usage::
 
-    python tests/picture_benchmark.py                 # json, svg and png; 3 requests each
-    python tests/picture_benchmark.py --requests 5 --types svg
+    python benchmarks/picture.py                 # json, svg and png; 3 requests each
+    python benchmarks/picture.py --requests 5 --types svg
 """
 
 from __future__ import annotations

@@ -31,10 +31,10 @@ before timing, so client-side serialization is never measured.
 
 Usage::
 
-    python tests/benchmark.py                      # all payloads, markdown table
-    python tests/benchmark.py --only small,medium --rounds 3
-    python tests/benchmark.py --json > before.json
-    python tests/benchmark.py --server-args "--workers 1"   # other server settings
+    python benchmarks/benchmark.py                      # all payloads, markdown table
+    python benchmarks/benchmark.py --only small,medium --rounds 3
+    python benchmarks/benchmark.py --json > before.json
+    python benchmarks/benchmark.py --server-args "--workers 1"   # other server settings
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from processes import server_processes, status_figure
+from processes import server_processes, status_figure  # run as a script: this folder is on the path
 from sklearn.linear_model import LinearRegression
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout whose service is measured
