@@ -147,6 +147,13 @@ def test_test_needs_the_right_side_columns_of_the_same_kinds() -> None:
     refused(lambda: rebuild_design(built.state, table("test", hood=["a"], sqft=["big"])), "test", "'sqft'", "numeric")
 
 
+def test_a_removed_term_does_not_constrain_the_design() -> None:
+    built = design("price ~ hood + C(rooms) + log(hood) - C(rooms) - log(hood)")
+    assert built.feature_names == ("hood[T.a]", "hood[T.b]", "hood[T.c]")
+    assert set(built.state["levels"]) == {"hood"}
+    assert rebuild_design(built.state, HOUSES).feature_names == built.feature_names
+
+
 def test_columns_of_the_wrong_kind_for_the_formula() -> None:
     refused(lambda: design("price ~ log(hood)"), "train", "'hood'", "must be numeric")
     refused(lambda: design("hood ~ sqft"), "train", "'hood'", "must be numeric")
