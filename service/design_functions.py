@@ -82,7 +82,10 @@ def make_context(*, training: bool) -> dict[str, Callable[..., Any]]:
         if learn(_state, "C()"):
             _state["levels"] = [float(v) for v in np.unique(values)]
         known = np.asarray(_state["levels"], dtype=np.float64)
-        codes = np.searchsorted(known, values)
+        codes = np.minimum(np.searchsorted(known, values), len(known) - 1)
+        if not np.array_equal(known[codes], values):
+            # rebuild_design checks new rows' levels first; this only guards that check
+            raise DesignError("C() met a value that is not one of its levels.")
         labels = [level_label(v) for v in _state["levels"]]
         return categorical(pd.Categorical.from_codes(codes, categories=labels))
 

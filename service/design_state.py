@@ -4,7 +4,8 @@ A formula fit answers with ``design``, what rebuilding its columns for new rows 
 
     {"formula": "price ~ sqft + hood",             # expanded: every term explicit
      "columns": {"price": "numeric", "sqft": "numeric", "hood": "categorical"},
-     "levels": {"hood": ["a", "b", "c"]},          # each categorical column's levels, sorted
+     "levels": {"hood": ["a", "b", "c"],           # each categorical column's levels, sorted,
+                "rooms": [2.0, 3.0, 10.0]},        # and each numeric column's in C()
      "transforms": {"poly(age, 2)": {"alpha": [...], "norms2": [...]},
                     "center(sqft)": {"center": 1.5}, "scale(age)": {"center": 3.0, "scale": 2.0},
                     "C(rooms)": {"levels": [2.0, 3.0, 10.0]}},
@@ -88,20 +89,25 @@ def read_design_state(obj: object, field_name: str = "model") -> tuple[DesignSta
         raise fail("columns are not the columns its formula uses")
     if any(columns[c] != "numeric" for c in formula.target_columns):
         raise fail("targets are not numeric columns")
-    read_levels(levels, {c for c in formula.term_columns if columns[c] == "categorical"}, fail)
+    in_c = {f.columns[0] for f in formula.factors.values() if f.call == "C"}
+    read_levels(levels, {c for c in formula.term_columns if columns[c] == "categorical" or c in in_c}, columns, fail)
     read_transforms(transforms, formula, fail)
     if not isinstance(names, list) or len(names) > MAX_ITEMS or not all(isinstance(n, str) for n in names):
         raise fail("feature_names are not a list of strings")
     return DesignState(text, dict(columns), dict(levels), dict(transforms), tuple(names)), formula
 
 
-def read_levels(levels: object, categorical: set[str], fail: Any) -> None:
-    """Check the levels: one sorted list of distinct strings or booleans per categorical column."""
-    if not isinstance(levels, dict) or set(levels) != categorical:
-        raise fail("levels are not one list per categorical column")
+def read_levels(levels: object, expected: set[str], columns: dict[str, str], fail: Any) -> None:
+    """Check the levels: per categorical column (and numeric column in ``C()``) a sorted list of distinct values."""
+    if not isinstance(levels, dict) or set(levels) != expected:
+        raise fail("levels are not one list per categorical column and per numeric column in C()")
     for name, values in levels.items():
         if not isinstance(values, list) or not values or len(values) > MAX_ITEMS:
             raise fail(f"levels of {excerpt(name)!r} are not a non-empty list")
+        if columns[name] == "numeric":
+            if not all(is_number(v) for v in values) or any(b <= a for a, b in itertools.pairwise(values)):
+                raise fail(f"levels of {excerpt(name)!r} are not distinct numbers in increasing order")
+            continue
         if not all(isinstance(v, (str, bool)) for v in values):
             raise fail(f"levels of {excerpt(name)!r} are not strings or booleans")
         if sorted_levels(np.asarray(values, dtype=object)) != values:

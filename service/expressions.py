@@ -109,6 +109,8 @@ def read_expression(code: str, known: frozenset[str], columns: Sequence[str], *,
     call = tree.func.id if isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) else None
     if call is None:
         raise FormulaError(f"The formula's term {excerpt(code)!r} is not a call of one of the grammar's functions; {GRAMMAR}.")
+    if not names:
+        raise FormulaError(f"The formula's term {excerpt(code)!r} uses no column; a term is computed from columns.")
     degree = poly_degree(tree, code) if call == "poly" else 0
     clash = sorted(set(names) & FUNCTIONS)
     if clash:

@@ -12,7 +12,8 @@ How a design is built:
   stateful terms (``poly``, ``center``, ``scale``, levels) learn from those rows only;
 * a categorical column's levels are the distinct values of those rows, sorted by code
   point (R's ``factor`` in the C locale), handed to formulaic as a pandas ``Categorical``
-  built from integer codes, so no cell becomes a new Python object;
+  built from integer codes, so no cell becomes a new Python object; a numeric column in
+  ``C()`` keeps its levels too (by value), so that new rows are checked against them;
 * formulaic builds the matrix with R's treatment contrasts, R's column order and patsy's
   column names, in the context of ``service.design_functions`` only;
 * the number of columns is bounded before anything is built, and every value of the
@@ -99,14 +100,10 @@ def build_design(formula: Formula, table: Table, *, weight: str | None = None, m
             f"({', '.join(repr(excerpt(c)) for c in used_columns(formula, weight)[:5])}).",
             table.role,
         )
-    levels = {
-        name: sorted_levels(table[name].values[rows])
-        for name in formula.term_columns
-        if kinds[name] == "categorical"
-    }
+    levels = {name: sorted_levels(table[name].values[rows]) for name in level_columns(formula, kinds)}
     check_width(formula, table, rows, levels, max_columns)
     names = formula.target_columns + formula.term_columns
-    frame = make_frame(table, dict.fromkeys(names), rows, levels)
+    frame = make_frame(table, dict.fromkeys(names), rows, levels, kinds)
     spec = formulaic.Formula(formula.expanded)
     options = matrix_options(formula.intercept)
     matrices = evaluate(lambda: spec.get_model_matrix(frame, context=TRAINING, **options), table.role)
@@ -134,15 +131,9 @@ def rebuild_design(state: object, table: Table, *, field: str = "model") -> NewR
     design, formula = read_design_state(state, field)
     kinds = check_columns(formula, table, numeric=set(), expected=design.columns)
     rows = complete_rows(table, formula.term_columns)
-    for name, kind in kinds.items():
-        if kind == "categorical":
-            check_levels(table, name, rows, design.levels[name])
-    for factor, transform in design.transforms.items():
-        if factor.startswith("C(") and "levels" in transform:
-            column = formula.factors[factor].columns[0] if factor in formula.factors else None
-            if column is not None and kinds[column] == "numeric":
-                check_levels(table, column, rows, transform["levels"])
-    frame = make_frame(table, dict.fromkeys(formula.term_columns), rows, design.levels)
+    for name, levels in design.levels.items():
+        check_levels(table, name, rows, levels)
+    frame = make_frame(table, dict.fromkeys(formula.term_columns), rows, design.levels, kinds)
     right = formula.expanded.split(" ~ ", 1)[1]
     spec = ModelSpec(formula=right, transform_state=design.copy_transforms(), **matrix_options(formula.intercept))
     matrix = evaluate(lambda: spec.get_model_matrix(frame, context=REBUILDING), field, rebuilding=True)
@@ -210,7 +201,7 @@ def check_width(formula: Formula, table: Table, rows: np.ndarray, levels: dict[s
             expression = formula.factors[factor]
             if expression.call == "poly":
                 size *= expression.degree
-            elif expression.call == "C" or (expression.plain and expression.columns[0] in levels):
+            elif expression.call == "C" or (expression.plain and table[expression.columns[0]].kind == "categorical"):
                 column = expression.columns[0]
                 size *= len(levels[column]) if column in levels else len(np.unique(table[column].values[rows]))
         width += size
@@ -220,13 +211,21 @@ def check_width(formula: Formula, table: Table, rows: np.ndarray, levels: dict[s
             )
 
 
-def make_frame(table: Table, names: dict[str, None], rows: np.ndarray, levels: dict[str, list[Any]]) -> pd.DataFrame:
+def level_columns(formula: Formula, kinds: dict[str, str]) -> list[str]:
+    """The columns whose levels the design keeps: categorical ones, and numeric ones in ``C()``."""
+    in_c = {f.columns[0] for f in formula.factors.values() if f.call == "C"}
+    return [name for name in formula.term_columns if kinds[name] == "categorical" or name in in_c]
+
+
+def make_frame(
+    table: Table, names: dict[str, None], rows: np.ndarray, levels: dict[str, list[Any]], kinds: dict[str, str]
+) -> pd.DataFrame:
     """The rows used of the named columns, as formulaic takes them: floats, and categoricals built from codes."""
     data: dict[str, Any] = {}
     every = bool(rows.all())
     for name in names:
         values = table[name].values if every else table[name].values[rows]
-        if name in levels:
+        if kinds.get(name) == "categorical":
             codes = pd.Index(levels[name], dtype=object).get_indexer(values)
             data[name] = pd.Categorical.from_codes(codes, categories=levels[name])
         else:

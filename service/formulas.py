@@ -137,7 +137,9 @@ def _read(
     intercept, terms = read_terms(structured.rhs, factors)
     if not terms and not intercept:
         raise FormulaError(f"The formula {excerpt(text)!r} has no terms and no intercept: there is nothing to fit.")
-    formula = Formula(text, expand(targets, terms, intercept, factors), targets, terms, intercept, factors)
+    # only the factors that remain: a term removed with '-' must not constrain the columns
+    kept = {name: factors[name] for name in (*targets, *(f for term in terms for f in term))}
+    formula = Formula(text, expand(targets, terms, intercept, kept), targets, terms, intercept, kept)
     if check_expanded:
         check_reads_back(formula, columns, max_terms)
     return formula

@@ -43,6 +43,7 @@ def test_numeric_column_in_c_has_levels_by_value_named_as_patsy_names_integers()
     built = design("price ~ C(rooms)")
     assert built.feature_names == ("C(rooms)[T.2.5]", "C(rooms)[T.3]", "C(rooms)[T.10]")
     assert built.state["transforms"] == {"C(rooms)": {"levels": [2.0, 2.5, 3.0, 10.0]}}
+    assert built.state["levels"] == {"rooms": [2.0, 2.5, 3.0, 10.0]}
 
 
 def test_boolean_column_is_categorical() -> None:
@@ -135,12 +136,22 @@ def test_a_level_training_did_not_have_names_test_column_row_and_level() -> None
     refused(lambda: rebuild_design(built.state, test), "test", "'hood'", "row 2", '"z"')
     test = table("test", hood=["a", "b", "c"], rooms=[2.0, 7.0, 10.0])
     refused(lambda: rebuild_design(built.state, test), "test", "'rooms'", "row 1", "level 7 ")
+    quoted = design("price ~ C(`n rooms`)", table(price=[1.0, 2.0, 3.0], **{"n rooms": [2.0, 3.0, 2.0]}))
+    between = table("test", **{"n rooms": [3.0, 2.5]})
+    refused(lambda: rebuild_design(quoted.state, between), "test", "'n rooms'", "row 1", "level 2.5 ")
 
 
 def test_test_needs_the_right_side_columns_of_the_same_kinds() -> None:
     built = design("price ~ hood + sqft")
     refused(lambda: rebuild_design(built.state, table("test", hood=["a"])), "test", "no column 'sqft'")
     refused(lambda: rebuild_design(built.state, table("test", hood=["a"], sqft=["big"])), "test", "'sqft'", "numeric")
+
+
+def test_a_removed_term_does_not_constrain_the_design() -> None:
+    built = design("price ~ hood + C(rooms) + log(hood) - C(rooms) - log(hood)")
+    assert built.feature_names == ("hood[T.a]", "hood[T.b]", "hood[T.c]")
+    assert set(built.state["levels"]) == {"hood"}
+    assert rebuild_design(built.state, HOUSES).feature_names == built.feature_names
 
 
 def test_columns_of_the_wrong_kind_for_the_formula() -> None:
@@ -197,6 +208,9 @@ BAD_STATES = [
     ("levels repeated", ("levels", "hood"), ["B", "a", "a", "c"]),
     ("levels numbers", ("levels", "hood"), [1, 2]),
     ("levels empty", ("levels", "hood"), []),
+    ("numeric levels missing", ("levels", "rooms"), KeyError),
+    ("numeric levels unsorted", ("levels", "rooms"), [3.0, 2.0]),
+    ("numeric levels text", ("levels", "rooms"), ["2", "3"]),
     ("transform missing", ("transforms", "center(sqft)"), KeyError),
     ("poly alpha too short", ("transforms", "poly(sqft, 2)", "alpha"), [1.0]),
     ("poly norms not positive", ("transforms", "poly(sqft, 2)", "norms2"), [8.0, 0.0, 1.0]),
