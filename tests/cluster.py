@@ -60,7 +60,7 @@ def render_site(text: str, listen: int, upstreams: Sequence[int], access_log: Pa
     return text
 
 
-def main_config(work: Path, site: Path, worker_processes: int = 1) -> str:
+def main_config(work: Path, site: Path, worker_processes: int | str = 1) -> str:
     """A whole nginx configuration that includes ``site``, writing only under ``work``."""
     temp = "\n".join(
         f"    {name}_temp_path {work / name};" for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -110,7 +110,7 @@ class Instance:
 class Cluster:
     """nginx on a free loopback port in front of ``instances`` fitserve instances; a context manager."""
 
-    def __init__(self, work: Path, instances: int = 3, nginx_workers: int = 1, upstreams: Sequence[int] = ()) -> None:
+    def __init__(self, work: Path, instances: int = 3, nginx_workers: int | str = 1, upstreams: Sequence[int] = ()) -> None:
         """Start ``instances`` fitserve instances and nginx; with ``upstreams``, nginx in front of those ports instead."""
         binary = nginx_binary()
         if binary is None:
