@@ -117,8 +117,9 @@ def scaling(options: argparse.Namespace) -> int:
     print(f"\nsmall payload, POST /predict, 8 connections ({options.generator}), {options.seconds:g} s x {options.rounds} rounds, "
           f"{os.cpu_count()} CPUs, nginx worker_processes {options.nginx_workers}; "
           f"5-minute load average {load_before:.1f} before, {os.getloadavg()[1]:.1f} after\n")
-    print("| setup | req/s (median) | rounds | errors | CPU used, cores: fitserve | nginx | load generator |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| setup | req/s (median) | rounds | errors | CPU used, cores: fitserve | nginx | load generator "
+          "| requests per fitserve CPU second |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in setups:
         rounds = results[name]
         rates = [r["rate"] for r in rounds]
@@ -127,7 +128,8 @@ def scaling(options: argparse.Namespace) -> int:
             return statistics.median(r[key] for r in rounds)
 
         print(f"| {name} | {statistics.median(rates):,.0f} | {min(rates):,.0f} - {max(rates):,.0f} | "
-              f"{sum(r['errors'] for r in rounds):.0f} | {median('fitserve'):.2f} | {median('nginx'):.2f} | {median('client'):.2f} |")
+              f"{sum(r['errors'] for r in rounds):.0f} | {median('fitserve'):.2f} | {median('nginx'):.2f} | {median('client'):.2f} "
+              f"| {statistics.median(r['rate'] / r['fitserve'] for r in rounds):,.0f} |")
     return 0
 
 

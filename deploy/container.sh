@@ -9,8 +9,9 @@
 # 2. The build context: the fitserve wheel and its dependencies' wheels, made on the host
 #    (a build may not reach PyPI), for the base's Python (3.11 on bookworm).
 # 3. `podman build` of deploy/Containerfile (runc: crun does not work on these machines).
-# 4. A run publishing a loopback port only: /health, one fit checked against its known
-#    answer, the image's HEALTHCHECK, a non-root user, then SIGTERM must stop it with status 0.
+# 4. A run publishing a loopback port only, read-only, with no capabilities: /health, two fits
+#    checked against their known answers, the image's HEALTHCHECK, a non-root user, then
+#    SIGTERM must stop it with status 0.
 # 5. Prints the base, wheel and build times and the image size; removes the container, the
 #    context and the image (--keep keeps the image). Exits 1 if a check fails.
 #
@@ -103,7 +104,10 @@ echo "== image $IMAGE built in ${build_time} s, $(awk -v s="$size" 'BEGIN { prin
 # fails ("error setting rlimit type 7"). The host's own open-files limit and a few thousand
 # processes (the service runs one per core) need no raise. Podman schedules HEALTHCHECK runs
 # with systemd timers; without systemd they are off here, and the check runs once below.
-RUN_ARGS=(--ulimit "nofile=$(ulimit -Hn):$(ulimit -Hn)" --ulimit nproc=4096:4096 --health-interval disable)
+# The rest as Kubernetes runs it (deploy/kubernetes): a read-only root with a tmpfs /tmp, no
+# capabilities, no privilege escalation.
+RUN_ARGS=(--ulimit "nofile=$(ulimit -Hn):$(ulimit -Hn)" --ulimit nproc=4096:4096 --health-interval disable
+  --read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges)
 port=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "${PODMAN[@]}" run -d "${RUN_ARGS[@]}" --name "$NAME" -p "127.0.0.1:$port:8000" "$IMAGE" >/dev/null 2>"$WORK/run.log" \
   || { cat "$WORK/run.log" >&2; fail "podman run"; }
