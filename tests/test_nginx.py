@@ -93,6 +93,10 @@ def upstreams_of_each_answer(access_log: Path) -> list[list[str]]:
     return found
 
 
+def test_nginx_is_installed() -> None:
+    assert nginx_binary(), "nginx is not installed: these tests run Debian's nginx (apt-get install nginx; .ci/run does it)"
+
+
 def test_killing_an_instance_under_load_fails_no_request(cluster: Cluster) -> None:
     victim = cluster.instances[1]
     logged_at_kill = []
