@@ -41,9 +41,13 @@ for tool in podman runc debootstrap curl "$PYTHON"; do
 done
 
 WORK=$(mktemp -d /var/tmp/fitserve-container.XXXXXX)
+DANGLING_BEFORE=$(podman images -q --no-trunc --filter dangling=true | sort)
 cleanup() {
   "${PODMAN[@]}" rm -f -t 0 "$NAME" >/dev/null 2>&1 || true
   [ "$KEEP" = 1 ] || "${PODMAN[@]}" rmi -f "$IMAGE" >/dev/null 2>&1 || true
+  # The build stage's image (untagged) that this build left; no one else's.
+  comm -13 <(echo "$DANGLING_BEFORE") <(podman images -q --no-trunc --filter dangling=true | sort) \
+    | xargs -r podman rmi -f >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
