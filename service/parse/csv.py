@@ -254,7 +254,7 @@ def read_header(header: memoryview, role: str) -> list[str]:
 
 
 def read_cells(rows: memoryview, names: list[str], quoted: bool, role: str) -> pa.Table:
-    """Read the data rows, every cell as a string (``None`` where missing), or refuse the first ragged row.
+    """Read the data rows, every cell a string (``None`` where missing); refuse a ragged row.
 
     pyarrow is given the names, not the header: it would read a long header again.
     """
@@ -320,16 +320,17 @@ def ragged_row(role: str, row: int, cells: int, width: int) -> InvalidInput:
     """The error for a data row (counted from 1) without one cell per column."""
     has = "is blank" if cells == 0 else f"has {plural(cells, 'cell')}"
     return InvalidInput(
-        f"'{role}' has a data row {row} that {has}, but its header has {plural(width, 'column')} ({ROWS}); "
-        "every row needs one cell per column.",
+        f"'{role}' has a data row {row} that {has}, but its header has {plural(width, 'column')} "
+        f"({ROWS}); every row needs one cell per column.",
         role,
     )
 
 
 def check_blank_rows(plain: memoryview, cells: pa.Table, role: str) -> None:
-    """Refuse a blank line in a table of several columns (pyarrow reads it as a row of missing cells).
+    """Refuse a blank line in a table of several columns, as the ``csv`` module does.
 
-    Only a row where every cell is missing can be one, so the body is searched only then.
+    pyarrow reads one as a row of missing cells, so the body is searched only for a table
+    with such a row.
     """
     if any(column.null_count == 0 for column in cells.columns):
         return
@@ -364,9 +365,8 @@ def numbers_as_read(cells: pa.ChunkedArray, missing: np.ndarray | None) -> np.nd
         numbers = pc.cast(cells, pa.float64())
     except pa.ArrowInvalid:
         return None
-    values = numbers.to_numpy()
-    if not values.flags.writeable:
-        values = values.copy()
+    # One writable copy: pyarrow's own concatenation would be read-only, and copied again.
+    values = np.concatenate([chunk.to_numpy(zero_copy_only=False) for chunk in numbers.chunks])
     if missing is None:
         # NaN fails both comparisons, so a cell spelling NaN is caught here.
         low, high = values.min(), values.max()
@@ -383,7 +383,7 @@ def type_exactly(name: str, cells: pa.ChunkedArray, missing: np.ndarray | None, 
     texts = ~numbers if missing is None else ~numbers & ~missing
     n_numbers, n_texts = int(numbers.sum()), int(texts.sum())
     if n_numbers and n_texts:
-        raise mixed(name, cells, numbers, texts, role)
+        raise mixed(name, cells, numbers, texts, (n_numbers, n_texts), role)
     if n_texts:
         return Column(name, "categorical", cells.to_numpy(zero_copy_only=False), missing)
     # Every present cell is a number, so the cast failed on one out of range: find it
@@ -396,26 +396,32 @@ def type_exactly(name: str, cells: pa.ChunkedArray, missing: np.ndarray | None, 
     if outside.any():
         row = int(np.argmax(outside))
         raise InvalidInput(
-            f"'{role}' has {excerpt(str(strings[row]), 20)} in column {excerpt(name)!r} at {where(row)}; every value must "
-            f"be finite and at most {MAX_MAGNITUDE:.4g} in magnitude, so that its square does not overflow.",
+            f"'{role}' has {excerpt(str(strings[row]), 20)} in column {excerpt(name)!r} at {where(row)}; "
+            f"every value must be finite and at most {MAX_MAGNITUDE:.4g} in magnitude, so that its square "
+            "does not overflow.",
             role,
         )
     return Column(name, "numeric", values, missing)
 
 
 def mixed(
-    name: str, cells: pa.ChunkedArray, numbers: np.ndarray, texts: np.ndarray, role: str
+    name: str,
+    cells: pa.ChunkedArray,
+    numbers: np.ndarray,
+    texts: np.ndarray,
+    counts: tuple[int, int],
+    role: str,
 ) -> InvalidInput:
     """The error for a column of numbers and text, naming the first cell of the fewer kind."""
-    n_numbers, n_texts = int(numbers.sum()), int(texts.sum())
+    n_numbers, n_texts = counts
     if n_texts <= n_numbers:
         row = int(np.argmax(texts))
         cell = describe(cells[row].as_py())
         return InvalidInput(
             f"'{role}' mixes numbers and text in column {excerpt(name)!r}: {cell} at "
-            f"{where(row)} is not a decimal number, while the column has "
-            f"{plural(n_numbers, 'number')}; a number is written like 12, -0.5 or 1.5e3, without spaces, digit "
-            "separators, NaN or infinity (an empty cell or NA is a missing value).",
+            f"{where(row)} is not a decimal number, while the column has {plural(n_numbers, 'number')}; "
+            "a number is written like 12, -0.5 or 1.5e3, without spaces, digit separators, NaN or "
+            "infinity (an empty cell or NA is a missing value).",
             role,
         )
     row = int(np.argmax(numbers))

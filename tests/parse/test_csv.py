@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import service.parse.csv
 from service.errors import FitserveError, InvalidInput, MalformedBody
 from service.matrices import MAX_MAGNITUDE
 from service.parse.csv import DECIMAL, MAX_COLUMNS, read_csv
@@ -257,6 +259,27 @@ def refusal_of(call: object) -> FitserveError:
     with pytest.raises(FitserveError) as info:
         call()  # type: ignore[operator]
     return info.value
+
+
+def test_only_text_columns_and_errors_take_the_exact_road(monkeypatch: pytest.MonkeyPatch) -> None:
+    exact: list[str] = []
+    typed = service.parse.csv.type_exactly
+
+    def record(name: str, *args: Any) -> Any:
+        exact.append(name)
+        return typed(name, *args)
+
+    def never(*args: Any) -> Any:
+        raise AssertionError("a table without a ragged row was read twice")
+
+    monkeypatch.setattr(service.parse.csv, "type_exactly", record)
+    monkeypatch.setattr(service.parse.csv, "first_ragged_row", never)
+    table = read_csv(b"x,h,y\n1.5,a,\n-2,b,3e2\nNA,,4\n", "train")
+    assert [column.kind for column in table.columns] == ["numeric", "categorical", "numeric"]
+    assert exact == ["h"]
+    with pytest.raises(InvalidInput):
+        read_csv(b"x,y\n1,2\n3,inf\n", "train")
+    assert exact == ["h", "y"]
 
 
 # ---------------------------------------------------------------- the definition, cell by cell
