@@ -34,6 +34,7 @@ ragged row stops the read at the first one.
 from __future__ import annotations
 
 import codecs
+import itertools
 import re
 
 import numpy as np
@@ -98,9 +99,7 @@ def read_csv(data: bytes, role: str, *, max_columns: int = MAX_COLUMNS) -> Table
         raise InvalidInput(f"'{role}' is empty; send a CSV table, header row first.", role)
     body = memoryview(data)[start:end]
     quoted = data.find(b'"', start, end) >= 0
-    plain = unpaired(data, start, end) if quoted else body
-    if quoted:
-        check_quotes(plain, role)
+    plain = check_quotes(data, start, end, role) if quoted else body
     header = header_length(body, plain, max_columns, role)
     names = read_header(body[:header], role)
     if header == len(body):
@@ -129,41 +128,33 @@ def check_utf8(data: bytes, role: str) -> None:
         raise MalformedBody(f"The {role} table is not valid UTF-8; send text encoded as UTF-8.") from None
 
 
-def unpaired(data: bytes, start: int, end: int) -> memoryview:
-    """The body from ``start`` to ``end`` with every pair of quotes taken out.
-
-    A quoted cell keeps its line ends and its place among the cells; only the quotes it
-    holds (written twice) go. A body without such pairs is not copied.
-    """
-    if data.find(b'""', start, end) < 0:
-        return memoryview(data)[start:end]
-    taken = data.replace(b'""', b"")
-    return memoryview(taken)[start : end - (len(data) - len(taken))]
-
-
-def check_quotes(plain: memoryview, role: str) -> None:
+def check_quotes(data: bytes, start: int, end: int, role: str) -> memoryview:
     """Refuse a quoted cell that is not closed, or that runs on after its closing quote.
 
     pyarrow would read ``"1"x`` as ``1x`` and an unclosed quote to the end of the body;
-    the ``csv`` module's strict mode refuses both, and so does this.
+    the ``csv`` module's strict mode refuses both, and so does this. Returns the body with
+    its pairs of quotes taken out, which is the body itself when its quoted cells hold none.
     """
-    if all(after == b'"' for after in QUOTED.findall(plain)):
-        return
-    for match in QUOTED.finditer(plain):
-        after = match.group(1)
-        if after != b'"':
-            line = line_number(plain, match.start())
-            if not after:
-                problem = f"the quoted cell that opens on line {line} is never closed"
-            else:
-                problem = (
-                    f"on line {line}, a quoted cell is followed by {describe(after[1:].decode('latin-1'))} "
-                    "before the next comma or line end"
-                )
-            raise MalformedBody(
-                f"The {role} table is not valid CSV: {problem}; a quote inside a quoted cell is written "
-                'twice ("").'
-            )
+    plain = memoryview(data)[start:end]
+    after = QUOTED.findall(plain)
+    if after.count(b'"') == len(after):
+        return plain
+    taken = data.replace(b'""', b"")
+    plain = memoryview(taken)[start : end - (len(data) - len(taken))]
+    after = QUOTED.findall(plain)
+    if after.count(b'"') == len(after):
+        return plain
+    first = next(k for k, follower in enumerate(after) if follower != b'"')
+    match = next(itertools.islice(QUOTED.finditer(plain), first, None))
+    line = line_number(plain, match.start())
+    if not after[first]:
+        problem = f"the quoted cell that opens on line {line} is never closed"
+    else:
+        text = describe(after[first][1:].decode("latin-1"))
+        problem = f"on line {line}, a quoted cell is followed by {text} before the next comma or line end"
+    raise MalformedBody(
+        f'The {role} table is not valid CSV: {problem}; a quote inside a quoted cell is written twice ("").'
+    )
 
 
 def line_number(plain: memoryview, offset: int) -> int:
