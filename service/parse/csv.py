@@ -7,7 +7,9 @@ empty or exactly ``NA``, quoted or not; a *number* when it is a plain decimal (`
 (``nan``, ``inf``, `` 12``, ``1_000``, ``0x10``, ``TRUE``...). A column is numeric when every
 present cell is a number (float64 values, ``NaN`` where missing), categorical when none is
 (an object array of ``str``, ``None`` where missing); a column mixing both is refused, and
-so is a number whose square overflows.
+so is a number whose square overflows. Blank lines at the end are dropped; a blank line
+inside a table of several columns is refused (as the ``csv`` module reads it: a row of no
+cells), and in a table of one column it is a missing cell.
 
 The road, and why it is exact although pyarrow is lenient:
 
@@ -60,11 +62,11 @@ UTF8_CHUNK = 1 << 20
 #: The most columns a table may have: pyarrow and the typing of each column cost tens of
 #: microseconds a column, so a header of a million names is refused before it is read.
 MAX_COLUMNS = 10_000
-# The patterns below run on the body with every pair of quotes ("") taken out, so that a
-# quoted cell is a quote, anything but a quote, and a quote: no nested repetition, which
-# Python's regular expressions would pay for in time and memory on a hostile body. A
-# quote opens a cell only where a cell starts (``x"y`` is a plain cell holding a quote, as
-# for the ``csv`` module).
+# The patterns below run on the body with its pairs of quotes ("") taken out (the body
+# itself when no quoted cell holds one), so that a quoted cell is a quote, anything but a
+# quote, and a quote: no nested repetition, which Python's regular expressions would pay
+# for in time and memory on a hostile body. A quote opens a cell only where a cell starts
+# (``x"y`` is a plain cell holding a quote, as for the ``csv`` module).
 #: A quoted cell, then what follows its closing quote: nothing (the end of the body, a
 #: comma or a line end comes next, as it must), a character that must not be there, or
 #: the end of the body where the closing quote should be.
