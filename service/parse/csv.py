@@ -100,8 +100,8 @@ def read_csv(data: bytes, role: str, *, max_columns: int = MAX_COLUMNS) -> Table
     if end == start:
         raise InvalidInput(f"'{role}' is empty; send a CSV table, header row first.", role)
     body = memoryview(data)[start:end]
-    quoted = data.find(b'"', start, end) >= 0
-    plain = check_quotes(data, start, end, role) if quoted else body
+    first_quote = data.find(b'"', start, end)
+    plain = check_quotes(data, start, end, role) if first_quote >= 0 else body
     header = header_length(body, plain, max_columns, role)
     names = read_header(body[:header], role)
     if header == len(body):
@@ -109,6 +109,8 @@ def read_csv(data: bytes, role: str, *, max_columns: int = MAX_COLUMNS) -> Table
             f"'{role}' has a header but no data rows; send at least one row under the header.", role
         )
     rows = header + (2 if bytes(body[header : header + 2]) == b"\r\n" else 1)
+    # Only quoted cells can hold line ends, which pyarrow reads more slowly to allow for.
+    quoted = first_quote >= 0 and data.find(b'"', max(first_quote, start + rows), end) >= 0
     cells = read_cells(body[rows:], names, quoted, role)
     if len(names) > 1:
         check_blank_rows(plain, cells, role)

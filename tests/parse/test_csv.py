@@ -71,6 +71,7 @@ def test_a_large_table_reads_every_value_exactly() -> None:
         pytest.param(b"\xef\xbb\xbfa,b\r\n1,2\r\n3,4\r\n", id="bom-and-crlf"),
         pytest.param(b"a,b\r1,2\r3,4", id="cr"),
         pytest.param(b'"a","b"\n"1","2"\n3,4\n\n', id="quoted"),
+        pytest.param(b'"a","b"\n1,2\n3,4\n', id="quoted-header"),
         pytest.param(b"a,b\n1,2\n3,4\n\n\n", id="trailing-blank-lines"),
         pytest.param(b"a,b\n1,2\n3,4", id="no-final-newline"),
     ],
