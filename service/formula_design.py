@@ -109,8 +109,8 @@ def build_design(formula: Formula, table: Table, *, weight: str | None = None, m
     matrices = evaluate(lambda: spec.get_model_matrix(frame, context=TRAINING, **options), table.role)
     target_matrix = np.asarray(matrices.lhs, dtype=np.float64)
     term_matrix, feature_names = without_intercept(matrices.rhs, formula.intercept)
-    check_finite(target_matrix, formula.targets, rows, table.role)
-    check_finite(term_matrix, feature_names, rows, table.role)
+    check_finite(target_matrix, formula.targets, rows, table)
+    check_finite(term_matrix, feature_names, rows, table)
     state = DesignState(
         formula=formula.expanded,
         columns={name: kinds[name] for name in used_columns(formula)},
@@ -140,7 +140,7 @@ def rebuild_design(state: object, table: Table, *, field: str = "model") -> NewR
     term_matrix, feature_names = without_intercept(matrix, formula.intercept)
     if feature_names != design.feature_names:
         raise InvalidInput(f"'{field}' has a design whose feature_names are not the columns its formula makes.", field)
-    check_finite(term_matrix, feature_names, rows, table.role)
+    check_finite(term_matrix, feature_names, rows, table)
     return NewRows(term_matrix, feature_names, rows)
 
 
@@ -186,7 +186,7 @@ def check_levels(table: Table, name: str, rows: np.ndarray, levels: Sequence[Any
         row = int(np.argmax(unknown))
         shown = ", ".join(excerpt(level_label(v), 20) for v in levels[:10]) + (", ..." if len(levels) > 10 else "")
         raise InvalidInput(
-            f"'{table.role}' has the level {describe(values[row])} in column {excerpt(name)!r} at row {row}, "
+            f"'{table.role}' has the level {describe(values[row])} in column {excerpt(name)!r} at {table.where(row)}, "
             f"which the training data did not have (levels: {shown}).",
             table.role,
         )
@@ -272,14 +272,15 @@ def without_intercept(matrix: Any, intercept: bool) -> tuple[np.ndarray, tuple[s
     return values, names
 
 
-def check_finite(matrix: np.ndarray, names: Sequence[str], rows: np.ndarray, role: str) -> None:
+def check_finite(matrix: np.ndarray, names: Sequence[str], rows: np.ndarray, table: Table) -> None:
     """``InvalidInput`` naming the first design value that is not finite, by its column and table row."""
     bad = ~np.isfinite(matrix)
     if bad.any():
         row, column = np.argwhere(bad)[0]
         table_row = int(np.flatnonzero(rows)[row])
         raise InvalidInput(
-            f"The design column {excerpt(names[column])!r} is not finite at row {table_row} of '{role}' "
-            f"({matrix[row, column]}): its function is not defined there (such as log of 0 or sqrt of a negative).",
-            role,
+            f"The design column {excerpt(names[column])!r} is not finite at {table.where(table_row)} of "
+            f"'{table.role}' ({matrix[row, column]}): its function is not defined there (such as log of 0 or "
+            "sqrt of a negative).",
+            table.role,
         )

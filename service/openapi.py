@@ -142,6 +142,26 @@ def _options() -> dict[str, Schema]:
         "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1,
                   "default": 0.95,
                   "description": "Coverage of coefficient and prediction intervals."},
+        "missing": {"type": "string", "enum": ["fail", "drop"], "default": "fail",
+                    "description": "What a missing value (JSON null; in CSV an empty cell "
+                    "or NA) does: `fail` is a 422 naming it; `drop` leaves such training "
+                    "rows out (`n_dropped`) and gives null predictions for such test rows, "
+                    "as R's na.exclude."},
+    }
+
+
+def _table_fields() -> dict[str, Schema]:
+    """Describe the fields of the table form that are strings: the formula and the columns' roles."""
+    return {
+        "formula": {"type": "string", "description": "A Wilkinson formula, as R's lm "
+                    "reads it: `price ~ sqft + hood + log(age)`; terms may use C(), I() "
+                    "arithmetic, log, log2, log10, exp, sqrt, abs, poly(x, degree), center "
+                    "and scale. Nothing else is evaluated."},
+        "target": {"type": "string", "description": "Shorthand for the formula "
+                   "`<target> ~ .`; comma-separated for several targets; default (no "
+                   "`formula`, no `target`) the last column that is not `weight`."},
+        "weight": {"type": "string", "description": "The column of the training table "
+                   "that holds the sample weights (>= 0, not all zero)."},
     }
 
 
@@ -151,14 +171,7 @@ def _table_options() -> dict[str, Schema]:
     for name in _FLAGS:
         options[name]["description"] = (f"{options[name]['description']} Written `true` "
                                         "or `false` (also `1` or `0`, in any case).")
-    return {
-        "target": {"type": "string", "description": "The target column(s) of the "
-                   "training table, comma-separated; default the last column other "
-                   "than `weight`."},
-        "weight": {"type": "string", "description": "The column of the training table "
-                   "that holds `sample_weight`; default none."},
-        **options,
-    }
+    return {**_table_fields(), **options}
 
 
 def _request(predict: bool) -> Schema:
@@ -178,21 +191,35 @@ def _request(predict: bool) -> Schema:
     if predict:
         properties["model"] = {**_ref("Model"),
                                "description": "Instead of the training data."}
-    schema = _object(properties, ["X_test"] if predict else ["X_train", "y_train"],
-                     additionalProperties=False,
-                     description="Fields are checked in this order; the first failure "
-                     "is the one reported. A field not listed is a 422.")
+    properties["missing"] = properties.pop("missing")
+    properties.update({
+        "train": {**_ref("Table"), "description": "The table form: the training table."},
+        **{name: schema for name, schema in _table_fields().items() if name != "weight"},
+        "test": {**_ref("Table"), "description": "The table form: rows to predict; "
+                 "columns the formula does not use are ignored."},
+        "weight": _table_fields()["weight"],
+    })
+    schema = _object(properties, [], additionalProperties=False,
+                     description="Matrices (`X_train`, `y_train`, `X_test`) or a table and a "
+                     "formula (`train`, `formula` or `target`, `test`), not both. Fields are "
+                     "checked in this order; the first failure is the one reported. A field "
+                     "not listed is a 422.")
+    training = [{"required": ["X_train", "y_train"]}, {"required": ["train"]}]
     if predict:
-        excluded = ["X_train", "y_train", "sample_weight", "statistics", "interval"]
-        schema["anyOf"] = [{"required": ["X_train", "y_train"]},
-                           {"required": ["model"]}]
+        excluded = ["X_train", "y_train", "sample_weight", "train", "formula", "target",
+                    "weight", "statistics", "interval"]
+        schema["anyOf"] = [{"required": ["X_train", "y_train", "X_test"]},
+                           {"required": ["train", "test"]},
+                           {"required": ["model", "X_test"]},
+                           {"required": ["model", "test"]}]
         schema["dependentSchemas"] = {
             "model": {"not": {"anyOf": [{"required": [name]} for name in excluded]}}}
     else:
-        # On /predict X_test is required anyway; on /fit only an interval needs it.
+        schema["anyOf"] = training
+        # An interval needs rows to predict.
         schema["if"] = {"properties": {"interval": {"enum": _KINDS}},
                         "required": ["interval"]}
-        schema["then"] = {"required": ["X_test"]}
+        schema["then"] = {"anyOf": [{"required": ["X_test"]}, {"required": ["test"]}]}
     return schema
 
 
@@ -259,7 +286,10 @@ def _statistics() -> Schema:
 def _answer() -> Schema:
     """Make the schema of a successful JSON answer."""
     per_target: Schema = {"oneOf": [_ref("Vector"), _array(_ref("Vector"))]}
-    intervals = _object({"lower": per_target, "upper": per_target,
+    # A test row left out for a missing value ("missing": "drop") is null.
+    gappy: Schema = _array({"type": ["number", "null"]})
+    per_row: Schema = {"oneOf": [gappy, _array({"oneOf": [_ref("Vector"), {"type": "null"}]})]}
+    intervals = _object({"lower": per_row, "upper": per_row,
                          "level": _options()["level"],
                          "kind": {"type": "string", "enum": _KINDS}},
                         ["lower", "upper", "level", "kind"],
@@ -270,8 +300,9 @@ def _answer() -> Schema:
                  "k lists."},
         "intercept": {"oneOf": [{"type": "number"}, _ref("Vector")],
                       "description": "With k targets a list; 0.0 without intercept."},
-        "predictions": {**per_target, "description": "One number per query row; with k "
-                        "targets, one list of k per row. When `X_test` is given."},
+        "predictions": {**per_row, "description": "One number per query row; with k "
+                        "targets, one list of k per row. When `X_test` (or `test`) is "
+                        "given; null for a row left out for a missing value."},
         "feature_names": {**names, "description": "In the order of `coef`."},
         "target_names": {**names, "description": "In the order of the targets."},
         "n_samples": _nullable("integer", minimum=1, description="`null` when "
@@ -285,6 +316,12 @@ def _answer() -> Schema:
                        "description": "With `statistics: true` or an interval; a list "
                        "with several targets."},
         "intervals": intervals,
+        "n_dropped": {"type": "integer", "minimum": 0, "description": "With "
+                      "`\"missing\": \"drop\"`: training rows left out for a missing value."},
+        "formula": {"type": "string", "description": "A fit from a table: the formula "
+                    "as the service read it."},
+        "design": {"type": "object", "description": "A fit from a table: what rebuilds "
+                   "the design for new rows (levels, the state of poly, center and scale)."},
     }
     required = ["coef", "intercept", "n_samples", "n_features", "n_targets", "rank",
                 "warnings"]
@@ -304,6 +341,15 @@ def _schemas() -> dict[str, Schema]:
              "description": "Named columns: the keys become `feature_names`."},
             _array({"type": "object", "minProperties": 1,
                     "additionalProperties": number},
+                   description="A list of records, all with the same keys."),
+        ]},
+        "Table": {"description": "Named columns of numbers, or of text (categories); "
+                  "null is a missing value.", "oneOf": [
+            {"type": "object", "minProperties": 1,
+             "additionalProperties": _array({"type": ["number", "string", "boolean", "null"]}),
+             "description": "Named columns, all the same length."},
+            _array({"type": "object", "minProperties": 1,
+                    "additionalProperties": {"type": ["number", "string", "boolean", "null"]}},
                    description="A list of records, all with the same keys."),
         ]},
         "Model": _object({"coef": {"oneOf": [_ref("Vector"), _array(_ref("Vector"))]},
@@ -345,14 +391,14 @@ def _post(operation_id: str, summary: str, predict: bool) -> Schema:
     """Make the POST operation of `/fit` or `/predict`."""
     prefix = "Predict" if predict else "Fit"
     table: Schema = {"schema": {"type": "string", "description": "The training table, "
-                                "header row first; `target`, `weight` and the options "
-                                "are query parameters."},
+                                "header row first; `formula` (or `target`), `weight` and "
+                                "the options are query parameters."},
                      "examples": _examples("FitTable")}
     if predict:
         table = {"schema": {"type": "string", "description": "Taken but never fitted: "
                             "a CSV body is the training table alone, without the "
-                            "`X_test` that `/predict` needs, so it is a 422 naming "
-                            "`X_test` (400 if empty or not UTF-8). Send multipart."}}
+                            "`test` that `/predict` needs, so it is a 422 naming "
+                            "`test` (400 if empty or not UTF-8). Send multipart."}}
     content: dict[str, Schema] = {
         "application/json": {"schema": _ref(f"{prefix}Request"),
                              "examples": _examples(f"{prefix}Request")},

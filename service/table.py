@@ -51,6 +51,8 @@ class Table(Mapping[str, Column]):
     role: str
     columns: tuple[Column, ...]
     rows: int
+    #: How messages count rows: from 0 as in JSON, or as data rows of a CSV file.
+    numbering: Literal["json", "csv"] = "json"
 
     def __post_init__(self) -> None:
         for column in self.columns:
@@ -68,6 +70,12 @@ class Table(Mapping[str, Column]):
 
     def __len__(self) -> int:
         return len(self.columns)
+
+    def where(self, row: int) -> str:
+        """Name a row (counting from 0 here) in a message, as the client counts it."""
+        if self.numbering == "csv":
+            return f"data row {row + 1} (data rows count from 1 below the header; row {row + 2} in a spreadsheet)"
+        return f"row {row} (counting from 0)"
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -50,6 +50,14 @@ def design_request(request: FitRequest | TableRequest, limits: Limits) -> FitReq
         refuse_missing(first_missing(formula, train, weight), train)
     design = build_design(formula, train, weight=weight, max_columns=limits.max_features)
     X, Y = design.matrix, design.targets
+    if X.shape[1] == 0:
+        field = "formula" if request.formula is not None else ("target" if request.target is not None else "train")
+        raise InvalidInput(
+            f"'{field}' gives the formula {excerpt(formula.expanded)!r}, which has no term but the intercept, "
+            "and LinearRegression needs at least one feature; add a term (or, with 'target', leave a column "
+            "that is not a target).",
+            field,
+        )
     if X.shape[0] * X.shape[1] > limits.max_cells:
         raise InvalidInput(
             f"The design of 'train' has {X.shape[0] * X.shape[1]} values, but at most {limits.max_cells} are "
@@ -117,12 +125,19 @@ def shorthand(train: Table, target: str | None, weight: str | None) -> str:
             if name not in train:
                 what = "an empty name" if not name else f"the column {excerpt(name)!r}"
                 raise InvalidInput(
-                    f"'target' names {what}, but 'train' has no such column.{did_you_mean(name, train.names)}",
+                    f"'target' names {what}, but 'train' has no such column;{did_you_mean(name, train.names)} "
+                    f"its columns are: {listed(train.names)}.",
                     "target",
                 )
         if len(set(names)) != len(names):
             raise InvalidInput("'target' names a column twice; each target is named once.", "target")
     return " + ".join(quoted(name) for name in names) + " ~ ."
+
+
+def listed(names: tuple[str, ...], limit: int = 20) -> str:
+    """Column names for a message, the first ``limit`` of them."""
+    shown = ", ".join(repr(excerpt(name)) for name in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def quoted(name: str) -> str:
@@ -136,8 +151,8 @@ def check_weight_column(train: Table, weight: str | None) -> str | None:
         return None
     if weight not in train:
         raise InvalidInput(
-            f"'weight' names the column {excerpt(weight)!r}, but 'train' has no such column."
-            f"{did_you_mean(weight, train.names)}",
+            f"'weight' names the column {excerpt(weight)!r}, but 'train' has no such column;"
+            f"{did_you_mean(weight, train.names)} its columns are: {listed(train.names)}.",
             "weight",
         )
     if train[weight].kind != "numeric":
@@ -152,8 +167,8 @@ def check_weights(train: Table, weight: str, rows: np.ndarray) -> np.ndarray:
     if negative.any():
         row = int(np.argmax(negative))
         raise InvalidInput(
-            f"'train' has {values[row]:.6g} at row {row}, column {excerpt(weight)!r} (counting from 0), the "
-            "weight column; weights must be >= 0.",
+            f"'train' has {values[row]:.6g} in column {excerpt(weight)!r}, the weight column, at {train.where(row)}; "
+            "weights must be >= 0.",
             "train",
         )
     used = np.ascontiguousarray(values[rows])
@@ -183,7 +198,7 @@ def refuse_missing(found: tuple[int, str] | None, table: Table) -> None:
         return
     row, column = found
     raise InvalidInput(
-        f"'{table.role}' has a missing value at row {row}, column {excerpt(column)!r} (counting from 0), "
+        f"'{table.role}' has a missing value in column {excerpt(column)!r} at {table.where(row)}, "
         f"a column the fit uses; {DROP_HINT}.",
         table.role,
     )

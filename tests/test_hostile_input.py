@@ -31,6 +31,7 @@ from service.rendering import render_csv, render_json
 from service.request import FitRequest
 from service.server import BackgroundServer
 from service.settings import Limits, Settings
+from service.tabular import design_request
 
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "json"
 CASES = sorted(CORPUS.glob("*.json")) or [CORPUS / "missing.json"]  # no corpus must fail, not skip
@@ -435,8 +436,8 @@ def test_fuzz_tables(
     """CSV and multipart requests, whole and cut short, parsed directly and over every endpoint: no 5xx."""
     body, params, parts = case
     for read in (
-        lambda: parse_csv(body, params, endpoint, Limits()),
-        lambda: parse_form(parts, params, endpoint, Limits()),
+        lambda: design_request(parse_csv(body, params, endpoint, Limits()), Limits()),
+        lambda: design_request(parse_form(parts, params, endpoint, Limits()), Limits()),
     ):
         try:
             request = read()

@@ -1,4 +1,4 @@
-"""Tests of CSV and multipart bodies (service/parse/forms.py) and of CSV answers."""
+"""Tests of CSV and multipart bodies (service/parse/forms.py, the table form) and of CSV answers."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from urllib3 import encode_multipart_formdata
 
 import service
 from service.errors import FitserveError, InvalidInput, MalformedBody
-from service.parse.forms import parse_csv, parse_form, read_table
+from service.parse.csv import read_csv
+from service.parse.forms import parse_csv, parse_form
 from service.request import FitRequest
 from service.settings import Limits
+from service.tabular import design_request
 
 DATA = Path(__file__).resolve().parent.parent / "examples" / "data"
 LIMITS = Limits()
@@ -30,14 +32,14 @@ TRAIN_JSON = {
 
 
 def fit_csv(body: bytes | str, params: dict[str, Any] | None = None, endpoint: str = "fit") -> FitRequest:
-    """Parse a CSV body."""
+    """Parse a CSV body, and build its design."""
     data = body.encode() if isinstance(body, str) else body
-    return parse_csv(data, params or {}, endpoint, LIMITS)  # type: ignore[arg-type]
+    return design_request(parse_csv(data, params or {}, endpoint, LIMITS), LIMITS)  # type: ignore[arg-type]
 
 
 def fit_form(parts: list[tuple[str | None, bytes]], endpoint: str = "predict", **params: Any) -> FitRequest:
-    """Parse multipart parts."""
-    return parse_form(parts, params, endpoint, LIMITS)  # type: ignore[arg-type]
+    """Parse multipart parts, and build their design."""
+    return design_request(parse_form(parts, params, endpoint, LIMITS), LIMITS)  # type: ignore[arg-type]
 
 
 def refusal(call: Any, *args: Any, **kwargs: Any) -> FitserveError:
@@ -87,9 +89,9 @@ def table(rows: int, seed: int = 0) -> tuple[bytes, dict[str, Any]]:
 
 
 def test_a_table_reads_its_header_and_numbers() -> None:
-    parsed = read_table("a,b\n1,-2.5\n.5,1e3\n+3,4.\n", "training", "X_train")
+    parsed = read_csv(b"a,b\n1,-2.5\n.5,1e3\n+3,4.\n", "train")
     assert parsed.names == ("a", "b")
-    assert parsed.columns([0, 1], "X_train").tolist() == [[1, -2.5], [0.5, 1000], [3, 4]]
+    assert [parsed[name].values.tolist() for name in parsed] == [[1, 0.5, 3], [-2.5, 1000, 4]]
 
 
 @pytest.mark.parametrize(
@@ -109,7 +111,7 @@ def test_tables_in_common_spellings_read_the_same(text: str) -> None:
 
 
 def test_a_quoted_header_may_hold_commas() -> None:
-    parsed = read_table('"area, m2",price\n50,100\n', "training", "X_train")
+    parsed = read_csv(b'"area, m2",price\n50,100\n', "train")
     assert parsed.names == ("area, m2", "price")
 
 
@@ -189,52 +191,51 @@ def cell(value: str) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("body", "field", "excerpt"),
+    ("body", "excerpt"),
     [
-        pytest.param(cell("nan"), "X_train", '"nan"', id="nan"),
-        pytest.param(cell("NaN"), "X_train", '"NaN"', id="NaN"),
-        pytest.param(cell("inf"), "X_train", '"inf"', id="inf"),
-        pytest.param(cell("-Infinity"), "X_train", '"-Infinity"', id="infinity"),
-        pytest.param(cell("1_000"), "X_train", '"1_000"', id="underscore"),
-        pytest.param(cell(" 1"), "X_train", '" 1"', id="leading-space"),
-        pytest.param(cell("1 "), "X_train", '"1 "', id="trailing-space"),
-        pytest.param(cell(""), "X_train", "empty cell", id="empty"),
-        pytest.param(cell("0x10"), "X_train", '"0x10"', id="hex"),
-        pytest.param(cell("1,5").replace(b"1,5", b'"1,5"'), "X_train", '"1,5"', id="quoted-comma"),
-        pytest.param(cell('" 1"'), "X_train", '" 1"', id="quoted-space"),
-        pytest.param(cell("\u0661\u0662"), "X_train", '"\u0661\u0662"', id="arabic-digits"),
-        pytest.param(cell("1e"), "X_train", '"1e"', id="bare-exponent"),
-        pytest.param(cell("1.2.3"), "X_train", '"1.2.3"', id="two-points"),
-        pytest.param(cell("abcdefghijklmnopqrstuvwxyz"), "X_train", '"abcdefghijklmnopq..."', id="excerpt"),
-        pytest.param(cell("1e999"), "X_train", "1e999", id="overflow"),
-        pytest.param(cell("2e154"), "X_train", "2e154", id="square-overflows"),
-        pytest.param(b"a,b,y\n1,2,3\n4,5,x\n", "y_train", '"x"', id="target-cell"),
+        pytest.param(cell("nan"), '"nan"', id="nan"),
+        pytest.param(cell("NaN"), '"NaN"', id="NaN"),
+        pytest.param(cell("inf"), '"inf"', id="inf"),
+        pytest.param(cell("-Infinity"), '"-Infinity"', id="infinity"),
+        pytest.param(cell("1_000"), '"1_000"', id="underscore"),
+        pytest.param(cell(" 1"), '" 1"', id="leading-space"),
+        pytest.param(cell("1 "), '"1 "', id="trailing-space"),
+        pytest.param(cell(""), "missing value", id="empty"),
+        pytest.param(cell("0x10"), '"0x10"', id="hex"),
+        pytest.param(cell("1,5").replace(b"1,5", b'"1,5"'), '"1,5"', id="quoted-comma"),
+        pytest.param(cell('" 1"'), '" 1"', id="quoted-space"),
+        pytest.param(cell("\u0661\u0662"), '"\u0661\u0662"', id="arabic-digits"),
+        pytest.param(cell("1e"), '"1e"', id="bare-exponent"),
+        pytest.param(cell("1.2.3"), '"1.2.3"', id="two-points"),
+        pytest.param(cell("abcdefghijklmnopqrstuvwxyz"), '"abcdefghijklmnopq..."', id="excerpt"),
+        pytest.param(cell("1e999"), "1e999", id="overflow"),
+        pytest.param(cell("2e154"), "2e154", id="square-overflows"),
     ],
 )
-def test_cells_must_be_decimal_numbers(body: bytes, field: str, excerpt: str) -> None:
+def test_a_cell_that_is_not_a_number_in_a_numeric_column_is_refused(body: bytes, excerpt: str) -> None:
     error = refusal(fit_csv, body)
     assert isinstance(error, InvalidInput)
-    assert error.field == field
+    assert error.field == "train"
     assert_sentence(error)
     assert excerpt in error.detail
     assert "data row 2" in error.detail and "row 3 in a spreadsheet" in error.detail
-    column = "'b'" if field == "X_train" else "'y'"
-    assert f"column {column} of the training table" in error.detail
+    assert "column 'b'" in error.detail
 
 
-def test_the_first_bad_cell_is_reported_in_row_order() -> None:
+def test_a_text_cell_in_the_target_names_the_target_column() -> None:
+    error = refusal(fit_csv, b"a,b,y\n1,2,3\n4,5,x\n7,8,9\n")
+    assert error.field == "train" and "column 'y'" in error.detail and '"x"' in error.detail
+
+
+def test_the_first_mixed_column_is_reported_at_its_first_cell_of_the_fewer_kind() -> None:
     error = refusal(fit_csv, "a,b,y\n1,2,3\n4,5,x\n7,z,9\n1,nan,2\n")
-    assert error.field == "X_train"
+    assert error.field == "train"
     assert '"z"' in error.detail and "data row 3" in error.detail
 
 
-def test_feature_cells_are_checked_before_target_and_weight_cells() -> None:
-    error = refusal(fit_csv, "w,a,y\nq,1,x\n1,2,3\n1,y,3\n", {"weight": "w"})
-    assert error.field == "X_train"
-    error = refusal(fit_csv, "w,a,y\nq,1,x\n1,2,3\n", {"weight": "w"})
-    assert error.field == "y_train"
-    error = refusal(fit_csv, "w,a,y\nq,1,3\n1,2,3\n", {"weight": "w"})
-    assert error.field == "sample_weight" and "data row 1, column 'w'" in error.detail
+def test_a_text_column_is_categorical() -> None:
+    request = fit_csv("hood,a,y\nx,1,3\ny,2,3\nx,3,5\nz,5,2\n")
+    assert request.feature_names == ("hood[T.y]", "hood[T.z]", "a")
 
 
 @pytest.mark.parametrize(
@@ -244,30 +245,30 @@ def test_feature_cells_are_checked_before_target_and_weight_cells() -> None:
         pytest.param(lambda: fit_csv(b"\n\n"), 400, None, "empty", id="blank-body"),
         pytest.param(lambda: fit_csv(b"a,y\n1,\xff\n"), 400, None, "UTF-8", id="bad-utf8"),
         pytest.param(lambda: fit_csv(b'a,y\n"1,2\n'), 400, None, "not valid CSV", id="open-quote"),
-        pytest.param(lambda: fit_csv(b"a,b,y\n"), 422, "X_train", "no data rows", id="header-only"),
+        pytest.param(lambda: fit_csv(b"a,b,y\n"), 422, "train", "no data rows", id="header-only"),
         pytest.param(
             lambda: fit_csv(b"a,b,y\n1,2,3\n4,5\n"),
             422,
-            "X_train",
+            "train",
             "data row 2 that has 2 cells",
             id="short-row",
         ),
         pytest.param(
-            lambda: fit_csv(b"a,b,y\n1,2,3\n4,5,6,7\n"), 422, "X_train", "has 4 cells", id="long-row"
+            lambda: fit_csv(b"a,b,y\n1,2,3\n4,5,6,7\n"), 422, "train", "has 4 cells", id="long-row"
         ),
         pytest.param(
             lambda: fit_csv(b"a,b,y\n1,2,3\n\n4,5,6\n"),
             422,
-            "X_train",
+            "train",
             "data row 2 that is blank",
             id="blank-row",
         ),
         pytest.param(
-            lambda: fit_csv(b'a,b,y\n1,2,3\n"4",5\n'), 422, "X_train", "has 2 cells", id="short-quoted-row"
+            lambda: fit_csv(b'a,b,y\n1,2,3\n"4",5\n'), 422, "train", "has 2 cells", id="short-quoted-row"
         ),
-        pytest.param(lambda: fit_csv(b"a,a,y\n1,2,3\n"), 422, "X_train", "'a' twice", id="duplicate-header"),
-        pytest.param(lambda: fit_csv(b",a,y\n0,1,2\n"), 422, "X_train", "index=False", id="unnamed-column"),
-        pytest.param(lambda: fit_csv(b"y\n1\n2\n"), 422, "X_train", "no feature columns", id="no-features"),
+        pytest.param(lambda: fit_csv(b"a,a,y\n1,2,3\n"), 422, "train", "'a' twice", id="duplicate-header"),
+        pytest.param(lambda: fit_csv(b",a,y\n0,1,2\n"), 422, "train", "index=False", id="unnamed-column"),
+        pytest.param(lambda: fit_csv(b"y\n1\n2\n"), 422, "train", "no term but the intercept", id="no-features"),
         pytest.param(
             lambda: fit_csv(TRAIN, {"target": "prce"}), 422, "target", "Did you mean 'price'", id="unknown-target"
         ),
@@ -278,29 +279,22 @@ def test_feature_cells_are_checked_before_target_and_weight_cells() -> None:
             lambda: fit_csv(TRAIN, {"target": "a,a"}), 422, "target", "twice", id="repeated-target"
         ),
         pytest.param(
-            lambda: fit_csv(TRAIN, {"target": "a,b,price"}), 422, "X_train", "no feature", id="all-targets"
+            lambda: fit_csv(TRAIN, {"target": "a,b,price"}), 422, "target", "no term but the intercept", id="all-targets"
         ),
         pytest.param(
             lambda: fit_csv(TRAIN, {"weight": "wt"}), 422, "weight", "'wt'", id="unknown-weight"
         ),
         pytest.param(
-            lambda: fit_csv(TRAIN, {"target": "a,price", "weight": "price"}),
-            422,
-            "weight",
-            "also a target",
-            id="weight-is-target",
-        ),
-        pytest.param(
             lambda: fit_csv(b"a,w,y\n1,1,2\n2,-1,3\n", {"weight": "w"}),
             422,
-            "sample_weight",
+            "train",
             "data row 2",
             id="negative-weight",
         ),
         pytest.param(
             lambda: fit_csv(b"a,w,y\n1,0,2\n2,0,3\n", {"weight": "w"}),
             422,
-            "sample_weight",
+            "train",
             "all zeros",
             id="zero-weights",
         ),
@@ -335,16 +329,16 @@ def test_feature_cells_are_checked_before_target_and_weight_cells() -> None:
             lambda: fit_csv(TRAIN, {"interval": "prediction"}),
             422,
             "interval",
-            "no 'X_test'",
+            "no 'test'",
             id="interval-without-test",
         ),
         pytest.param(
-            lambda: fit_csv(TRAIN, endpoint="predict"), 422, "X_test", "multipart", id="csv-on-predict"
+            lambda: fit_csv(TRAIN, endpoint="predict"), 422, "test", "multipart", id="csv-on-predict"
         ),
         pytest.param(
-            lambda: fit_form([("test", b"a,b\n1,2\n")]), 422, "X_train", "'train' part", id="no-train-part"
+            lambda: fit_form([("test", b"a,b\n1,2\n")]), 422, "train", "'train' part", id="no-train-part"
         ),
-        pytest.param(lambda: fit_form([("train", TRAIN)]), 422, "X_test", "'test' part", id="no-test-part"),
+        pytest.param(lambda: fit_form([("train", TRAIN)]), 422, "test", "'test' part", id="no-test-part"),
         pytest.param(
             lambda: fit_form([("train", TRAIN), ("tset", b"a,b\n1,2\n")]),
             422,
@@ -372,7 +366,7 @@ def test_feature_cells_are_checked_before_target_and_weight_cells() -> None:
         pytest.param(
             lambda: fit_form([("train", b" \n"), ("test", b"a,b\n1,2\n")]),
             422,
-            "X_train",
+            "train",
             "empty",
             id="empty-train-part",
         ),
@@ -382,35 +376,28 @@ def test_feature_cells_are_checked_before_target_and_weight_cells() -> None:
         pytest.param(
             lambda: fit_form([("train", TRAIN), ("test", b"a,b\n")]),
             422,
-            "X_test",
+            "test",
             "no data rows",
             id="test-header-only",
         ),
         pytest.param(
             lambda: fit_form([("train", TRAIN), ("test", b"a\n1\n")]),
             422,
-            "X_test",
-            "lacks the feature 'b'",
+            "test",
+            "no column 'b'",
             id="test-missing-column",
-        ),
-        pytest.param(
-            lambda: fit_form([("train", TRAIN), ("test", b"a,b,price\n1,2,3\n")]),
-            422,
-            "X_test",
-            "'price'",
-            id="test-extra-column",
         ),
         pytest.param(
             lambda: fit_form([("train", TRAIN), ("test", b"a,b\n1,2\n3,inf\n")]),
             422,
-            "X_test",
-            "column 'b' of the test table",
+            "test",
+            "column 'b'",
             id="test-bad-cell",
         ),
         pytest.param(
             lambda: fit_form([("train", TRAIN), ("test", b"a,b\n1,2,3\n")]),
             422,
-            "X_test",
+            "test",
             "has 3 cells",
             id="test-ragged",
         ),
@@ -445,10 +432,16 @@ def test_a_large_table_takes_the_vectorized_road_and_reads_exactly() -> None:
 # ---------------------------------------------------------------- app: bodies
 
 
+def without_formula(answer: dict[str, Any]) -> dict[str, Any]:
+    """An answer less what only a table-form fit carries (its formula and design)."""
+    return {key: value for key, value in answer.items() if key not in ("formula", "design")}
+
+
 def assert_same_answer(a: Any, b: Any) -> None:
-    """Two answers are the same: both paths read the same float64 values, so the fits agree exactly."""
+    """A table posted as CSV and the same numbers as JSON matrices: the fits agree exactly."""
     assert a.status_code == b.status_code == 200, (a.text, b.text)
-    assert a.json == b.json
+    assert without_formula(a.json) == without_formula(b.json)
+    assert "formula" in a.json or "formula" in b.json
 
 
 def test_a_csv_fit_answers_as_the_json_fit(client: falcon.testing.TestClient) -> None:
@@ -487,7 +480,7 @@ def test_csv_on_predict_says_to_use_multipart(client: falcon.testing.TestClient)
     answer = post(client, "/predict", TRAIN, "text/csv")
     assert answer.status_code == 422
     assert answer.headers["content-type"] == "application/problem+json"
-    assert answer.json["field"] == "X_test" and "multipart" in answer.json["detail"]
+    assert answer.json["field"] == "test" and "multipart" in answer.json["detail"]
 
 
 def test_unknown_query_parameters_are_named(client: falcon.testing.TestClient) -> None:
@@ -675,7 +668,7 @@ def test_errors_stay_problem_json_when_csv_is_asked(client: falcon.testing.TestC
     answer = post(client, "/fit", cell("nan"), "text/csv", headers={"Accept": "text/csv"})
     assert answer.status_code == 422
     assert answer.headers["content-type"] == "application/problem+json"
-    assert answer.json["field"] == "X_train"
+    assert answer.json["field"] == "train"
 
 
 # ---------------------------------------------------------------- live: as curl sends them
@@ -701,7 +694,8 @@ def test_files_and_csv_bodies_through_a_real_server() -> None:
         )
         expected = requests.post(f"{server.url}/fit", json=document, timeout=60)
     assert fitted.status_code == expected.status_code == 200, fitted.text
-    assert fitted.json() == expected.json()
+    assert without_formula(fitted.json()) == expected.json()
+    assert fitted.json()["formula"] == "y ~ x1 + x2 + x3"
 
 
 def test_a_long_unknown_name_is_shown_as_an_excerpt() -> None:

@@ -137,7 +137,7 @@ def test_matrix_form_drops_rows_with_null_when_asked(client: falcon.testing.Test
         pytest.param({"train": TRAIN, "formula": "price ~ hood", "missing": "drop", "test": TEST | {"hood": ["a", None, "b"]}},
                      None, None, "", id="unused-test-gap-is-fine"),
         pytest.param({"train": TRAIN, "formula": "price ~ sqft", "missing": "fail", "test": TEST},
-                     422, "train", "row 6, column 'sqft'", id="first-missing-named"),
+                     422, "train", "column 'sqft' at row 6 (counting from 0)", id="first-missing-named"),
         pytest.param({"train": TRAIN, "formula": "price ~ sqft", "fit_intercept": False}, 422, "fit_intercept", "formula says", id="intercept-with-formula"),
         pytest.param({"train": TRAIN, "formula": "price ~ sqft", "target": "price"}, 422, "target", "one of them", id="formula-and-target"),
         pytest.param({"train": TRAIN, "X_train": [[1]]}, 422, "train", "one form", id="both-forms"),
@@ -167,7 +167,7 @@ def test_table_form_errors(
 def test_a_missing_test_value_fails_unless_dropped(client: falcon.testing.TestClient) -> None:
     answer = post(client, {"train": frame(TRAIN).to_dict("list"), "formula": "price ~ sqft", "test": TEST})
     assert answer.status_code == 422 and answer.json["field"] == "test"
-    assert "row 1, column 'sqft'" in answer.json["detail"] and '"missing": "drop"' in answer.json["detail"]
+    assert "column 'sqft' at row 1 (counting from 0)" in answer.json["detail"] and '"missing": "drop"' in answer.json["detail"]
 
 
 @pytest.mark.parametrize("accept", ["image/svg+xml", "image/png"])

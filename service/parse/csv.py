@@ -115,7 +115,7 @@ def read_csv(data: bytes, role: str, *, max_columns: int = MAX_COLUMNS) -> Table
     if len(names) > 1:
         check_blank_rows(plain, cells, role)
     columns = tuple(type_column(name, cells.column(j), role) for j, name in enumerate(names))
-    return Table(role, columns, cells.num_rows)
+    return Table(role, columns, cells.num_rows, numbering="csv")
 
 
 def check_utf8(data: bytes, role: str) -> None:

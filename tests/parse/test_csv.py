@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from service.parse.values import MAX_MAGNITUDE
 
 import service.parse.csv
 from service.errors import FitserveError, InvalidInput, MalformedBody
 from service.parse.csv import DECIMAL, MAX_COLUMNS, read_csv
+from service.parse.values import MAX_MAGNITUDE
 from service.table import Table
 
 NUMBER = re.compile(DECIMAL)
