@@ -154,6 +154,7 @@ def check_columns(
     for name in names:
         if name not in table:
             raise InvalidInput(f"'{table.role}' has no column {excerpt(name)!r}, which the formula uses.", table.role)
+        table[name].check()
         kind = table[name].kind
         wanted = expected.get(name) if expected else ("numeric" if name in must_be_numeric else None)
         if wanted is not None and kind != wanted:

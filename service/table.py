@@ -30,6 +30,14 @@ class Column:
     kind: Kind
     values: np.ndarray
     missing: np.ndarray | None = None
+    #: Why the column cannot be used (numbers and text mixed, a number too large): raised only
+    #: if a fit uses it, since columns a fit does not use are not checked.
+    problem: Exception | None = None
+
+    def check(self) -> None:
+        """Raise the column's problem, if it has one (the caller is about to use it)."""
+        if self.problem is not None:
+            raise self.problem
 
     def __len__(self) -> int:
         return int(self.values.shape[0])

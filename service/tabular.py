@@ -155,6 +155,7 @@ def check_weight_column(train: Table, weight: str | None) -> str | None:
             f"{did_you_mean(weight, train.names)} its columns are: {listed(train.names)}.",
             "weight",
         )
+    train[weight].check()
     if train[weight].kind != "numeric":
         raise InvalidInput(f"'weight' names the column {excerpt(weight)!r}, which holds text, not numbers.", "weight")
     return weight

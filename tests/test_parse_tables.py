@@ -11,6 +11,24 @@ from hypothesis import strategies as st
 
 from service.errors import InvalidInput
 from service.parse.tables import read_table
+from service.table import Table
+
+
+def used(table: Table) -> Table:
+    """The table, once a fit that uses every column has checked them (a column's problem is raised)."""
+    for column in table.columns:
+        column.check()
+    return table
+
+
+def test_a_problem_column_is_refused_only_when_used() -> None:
+    table = read_table({"x": [1, 2, "12,5"], "big": [1, 1e200, 3], "y": [1, 2, 3]}, "train")
+    assert table["y"].problem is None
+    table["y"].check()
+    for name, words in (("x", "mixes numbers and text"), ("big", "1e+200")):
+        with pytest.raises(InvalidInput) as caught:
+            table[name].check()
+        assert words in caught.value.detail
 
 
 def test_columns_and_records_give_the_same_table() -> None:
@@ -50,7 +68,7 @@ def test_columns_and_records_give_the_same_table() -> None:
 )
 def test_bad_tables_are_refused_naming_the_table(value: Any, words: str) -> None:
     with pytest.raises(InvalidInput) as caught:
-        read_table(value, "test")
+        used(read_table(value, "test"))
     assert caught.value.field == "test"
     assert words in caught.value.detail
 
@@ -69,7 +87,7 @@ def test_a_column_is_typed_by_its_present_cells(cells: list[Any]) -> None:
     numbers = [c for c in cells if isinstance(c, int | float) and not isinstance(c, bool)]
     texts = [c for c in cells if isinstance(c, str | bool)]
     try:
-        column = read_table({"c": cells}, "train")["c"]
+        column = used(read_table({"c": cells}, "train"))["c"]
     except InvalidInput:
         assert numbers and texts
         return

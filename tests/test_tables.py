@@ -227,10 +227,20 @@ def test_a_text_cell_in_the_target_names_the_target_column() -> None:
     assert error.field == "train" and "column 'y'" in error.detail and '"x"' in error.detail
 
 
-def test_the_first_mixed_column_is_reported_at_its_first_cell_of_the_fewer_kind() -> None:
+def test_a_mixed_column_is_reported_at_its_first_cell_of_the_fewer_kind_the_targets_first() -> None:
     error = refusal(fit_csv, "a,b,y\n1,2,3\n4,5,x\n7,z,9\n1,nan,2\n")
     assert error.field == "train"
-    assert '"z"' in error.detail and "data row 3" in error.detail
+    assert '"x"' in error.detail and "data row 2" in error.detail and "column 'y'" in error.detail
+    error = refusal(fit_csv, "a,b,y\n1,2,3\n4,5,6\n7,z,9\n1,nan,2\n")
+    assert '"z"' in error.detail and "data row 3" in error.detail and "column 'b'" in error.detail
+
+
+def test_a_column_the_fit_does_not_use_is_not_checked() -> None:
+    body = "a,note,big,y\n1,x,1e999,3\n2,4,5,5\n3,,6,6\n"
+    request = fit_csv(body, {"formula": "y ~ a"})
+    assert request.feature_names == ("a",)
+    assert "column 'note'" in refusal(fit_csv, body, {"formula": "y ~ a + note"}).detail
+    assert "1e999" in refusal(fit_csv, body, {"formula": "y ~ a + big"}).detail
 
 
 def test_a_text_column_is_categorical() -> None:

@@ -176,3 +176,11 @@ def test_a_picture_of_a_formula_fit_with_a_dropped_test_row(client: falcon.testi
     answer = post(client, body, Accept=accept)
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"] == accept
+
+
+def test_a_column_the_fit_does_not_use_is_not_checked(client: falcon.testing.TestClient) -> None:
+    train = {**frame(TRAIN).to_dict("list"), "note": [1, "x", None, 2, 3, 4, 5, "y"]}
+    assert post(client, {"train": train, "formula": "price ~ sqft"}).status_code == 200
+    refused = post(client, {"train": train, "formula": "price ~ sqft + note"})
+    assert refused.status_code == 422 and "column 'note'" in refused.json["detail"]
+    assert post(client, {"train": train, "target": "price"}).status_code == 422  # '.' uses every column

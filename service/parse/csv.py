@@ -378,7 +378,8 @@ def type_exactly(name: str, cells: pa.ChunkedArray, missing: np.ndarray | None, 
     texts = ~numbers if missing is None else ~numbers & ~missing
     n_numbers, n_texts = int(numbers.sum()), int(texts.sum())
     if n_numbers and n_texts:
-        raise mixed(name, cells, numbers, texts, (n_numbers, n_texts), role)
+        problem = mixed(name, cells, numbers, texts, (n_numbers, n_texts), role)
+        return Column(name, "categorical", cells.to_numpy(zero_copy_only=False), missing, problem)
     if n_texts:
         return Column(name, "categorical", cells.to_numpy(zero_copy_only=False), missing)
     # Every present cell is a number, so the cast failed on one out of range: find it
@@ -390,12 +391,13 @@ def type_exactly(name: str, cells: pa.ChunkedArray, missing: np.ndarray | None, 
     outside = np.abs(values) > MAX_MAGNITUDE
     if outside.any():
         row = int(np.argmax(outside))
-        raise InvalidInput(
+        too_large = InvalidInput(
             f"'{role}' has {excerpt(str(strings[row]), 20)} in column {excerpt(name)!r} at {where(row)}; "
             f"every value must be finite and at most {MAX_MAGNITUDE:.4g} in magnitude, so that its square "
             "does not overflow.",
             role,
         )
+        return Column(name, "numeric", values, missing, too_large)
     return Column(name, "numeric", values, missing)
 
 

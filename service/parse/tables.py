@@ -3,7 +3,7 @@
 A table is an object of named columns (``{"hood": ["a", "b"], "sqft": [70, 85]}``) or a list
 of records (``[{"hood": "a", "sqft": 70}, ...]``). A cell is a JSON number, a string or a
 boolean, or ``null`` for a missing value. A column is *numeric* when every present cell is a
-number and *categorical* when none is; a column mixing the two is refused, naming the first
+number and *categorical* when none is; a column mixing the two is refused if a fit uses it, naming the first
 cell of the minority kind (a typo such as ``"12,5"`` in a numeric column must not silently turn
 it into categories). Whether missing cells are allowed is for the rules to say, knowing
 ``missing``; this module only marks them.
@@ -83,11 +83,12 @@ def read_column(cells: list[object], name: str, role: str) -> Column:
     numbers = texts = 0
     first_number = first_text = -1
     missing: list[int] = []
+    problem: InvalidInput | None = None
     for i, cell in enumerate(cells):
         kind = type(cell)
         if kind is float or kind is int:
-            if not -MAX_MAGNITUDE <= cell <= MAX_MAGNITUDE:  # type: ignore[operator]
-                raise too_large(role, name, i, cell)
+            if problem is None and not -MAX_MAGNITUDE <= cell <= MAX_MAGNITUDE:  # type: ignore[operator]
+                problem = too_large(role, name, i, cell)
             numbers += 1
             if first_number < 0:
                 first_number = i
@@ -108,11 +109,11 @@ def read_column(cells: list[object], name: str, role: str) -> Column:
         mask = np.zeros(len(cells), dtype=bool)
         mask[missing] = True
     if numbers and texts:
-        raise mixed(role, name, cells, numbers, texts, first_number, first_text)
-    if texts:
+        problem = mixed(role, name, cells, numbers, texts, first_number, first_text)
+    if texts or problem is not None:
         values = np.empty(len(cells), dtype=object)
         values[:] = cells
-        return Column(name, "categorical", values, mask)
+        return Column(name, "categorical", values, mask, problem)
     if not numbers:
         # Every cell is missing: no kind to tell, and no value to fit; numeric holds it most simply.
         return Column(name, "numeric", np.full(len(cells), np.nan), mask)
