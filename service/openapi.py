@@ -299,10 +299,11 @@ def _schemas() -> dict[str, Schema]:
                             "status": {"type": "integer", "minimum": 400,
                                        "maximum": 599},
                             "detail": {"type": "string"},
-                            "field": {"type": "string"}},
+                            "field": {"type": "string"},
+                            "request_id": {"type": "string"}},
                            ["title", "status", "detail"],
                            description="RFC 9457 problem details; `field` where one "
-                           "field is at fault."),
+                           "field is at fault; `request_id` as in `X-Request-ID`."),
     }
 
 
@@ -366,6 +367,17 @@ def _get(operation_id: str, summary: str, schema: Schema) -> Schema:
                           **_error_responses(["405"])}}
 
 
+def _metrics() -> Schema:
+    """Make the operation of `/metrics`, which needs the token when one is configured."""
+    return {"operationId": "metrics", "summary": "The service's metrics.",
+            "description": "Prometheus' text format, version 0.0.4, summed over all "
+            "worker processes (see API.md, \"Operating it\").",
+            "security": [{"bearerAuth": []}, {}],
+            "responses": {"200": {"description": "The metrics.", "content": {
+                "text/plain": {"schema": {"type": "string"}}}},
+                **_error_responses(["401", "405"])}}
+
+
 def build_document(version: str) -> dict[str, object]:
     """Build the OpenAPI 3.1 document of the contract, for package `version`."""
     health = _object({"status": {"type": "string", "const": "ok"},
@@ -380,6 +392,7 @@ def build_document(version: str) -> dict[str, object]:
             "/health": {"get": _get("health", "The service is up.", health)},
             "/openapi.json": {"get": _get("openapi", "This document.",
                                           {"type": "object"})},
+            "/metrics": {"get": _metrics()},
         },
         "components": {
             "schemas": _schemas(),

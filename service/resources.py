@@ -50,6 +50,8 @@ class FitResource:
                 parts = read_parts(self.multipart, body.take(), req.content_type or MULTIPART)
                 request = parse_form(parts, params, self.endpoint, limits)
         result = fit(request)
+        # For the access log and metrics: sizes only, never a value.
+        req.context.fit_sizes = (result.n_samples, result.n_features, result.n_targets)
         if req.client_prefers([JSON, CSV]) == CSV:
             resp.content_type = CSV
             resp.data = render_csv(result)
