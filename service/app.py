@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> falcon.App[falcon.Request, f
     app.add_route("/health", HealthResource())
     app.add_route("/openapi.json", OpenAPIResource())
     app.add_route("/metrics", MetricsResource(metrics))
-    observer.endpoints = frozenset(route.path for route in falcon.inspect.inspect_routes(app))
+    observer.know_routes(falcon.inspect.inspect_routes(app))
     app.set_error_serializer(serialize_http_error)
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(MemoryError, handle_memory_error)

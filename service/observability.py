@@ -29,6 +29,7 @@ import time
 import uuid
 
 import falcon
+from falcon.inspect import RouteInfo
 
 from service.errors import excerpt
 from service.logs import format_fields
@@ -73,6 +74,23 @@ class Observer:
     def __init__(self, metrics: Metrics, endpoints: frozenset[str] = frozenset()) -> None:
         self.metrics = metrics
         self.endpoints = endpoints
+
+    def know_routes(self, routes: list[RouteInfo]) -> None:
+        """Take the app's routes as the endpoints, and start each one's series at zero.
+
+        Series at zero from the start are what Prometheus advises (a rate needs two points);
+        in multiprocess mode it also opens each worker's files of counts at once, so that a
+        worker holds the same file descriptors from its first request to its last.
+        """
+        self.endpoints = frozenset(route.path for route in routes)
+        for route in routes:
+            self.metrics.duration.labels(route.path)
+            for method in route.methods:
+                if not method.internal:
+                    self.metrics.requests.labels(route.path, method.method, "200")
+                    if method.method == "POST":
+                        self.metrics.training_rows.labels(route.path)
+                        self.metrics.training_features.labels(route.path)
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Give the request its id, start its clock, count it in progress."""
