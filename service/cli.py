@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument(
         "--worker-timeout", type=float, metavar="SECONDS",
-        help="replace a worker process whose request has run this long; its client gets a 503 (default 120)",
+        help="replace a worker process whose request has run this long; its client gets a 503 (default 300)",
     )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"fitserve {__version__}")
     return parser

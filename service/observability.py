@@ -159,6 +159,25 @@ class Observer:
         return req.path if req.path in self.endpoints else OTHER_ENDPOINT
 
 
+def log_rejected(request_id: str, method: object, path: object, status: int, response_bytes: int) -> None:
+    """Write the access-log line of a request that waitress refused before the app saw it.
+
+    Malformed HTTP (400, 431) and bodies over the limit (413) are answered by the server
+    itself (``service.server``); they are logged here the same way, without a duration.
+    They are not counted in the metrics, which belong to the app.
+    """
+    fields: dict[str, object] = {
+        "request_id": request_id,
+        "method": excerpt(method, 16) if isinstance(method, str) else None,
+        "path": excerpt(path, PATH_EXCERPT) if isinstance(path, str) else None,
+        "status": status,
+        "duration_ms": None,
+        "request_bytes": None,
+        "response_bytes": response_bytes,
+    }
+    access_log.info("%s", format_fields(fields), extra={"access": fields})
+
+
 def body_size(resp: falcon.Response) -> int:
     """The size of an answer's body given as text or media (the app's own answers are bytes)."""
     text = resp.text

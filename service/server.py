@@ -36,6 +36,7 @@ import waitress.wasyncore
 from service.app import create_app
 from service.errors import PROBLEM_JSON, render_problem
 from service.fitting import fit
+from service.observability import log_rejected, request_id
 from service.parsing import parse_json
 from service.rendering import render_json
 from service.resources import too_large_detail
@@ -65,12 +66,15 @@ class ProblemErrorTask(waitress.task.ErrorTask):  # type: ignore[misc]
     def execute(self) -> None:
         """Write the error answer."""
         error = self.request.error
-        body = render_problem(error.code, waitress_detail(error.code, str(error.body), self.request))
+        identity = request_id(getattr(self.request, "headers", {}).get("X_REQUEST_ID"))
+        body = render_problem(error.code, waitress_detail(error.code, str(error.body), self.request), request_id=identity)
         self.status = f"{error.code} {error.reason}"
         self.response_headers.append(("Content-Type", PROBLEM_JSON))
+        self.response_headers.append(("X-Request-ID", identity))
         self.set_close_on_finish()
         self.content_length = len(body)
         self.write(body)
+        log_rejected(identity, getattr(self.request, "command", None), getattr(self.request, "path", None), error.code, len(body))
 
 
 def waitress_detail(code: int, reason: str, request: Any = None) -> str:

@@ -40,9 +40,11 @@ class Settings:
     max_prediction_rows: int = Limits.max_prediction_rows
     max_statistics_terms: int = Limits.max_statistics_terms
     log_format: str = "text"  # or "json": one JSON object per log line
-    # Past this many seconds on one request, a worker process is replaced (see service.watchdog):
-    # twice the 60 s a request may take to arrive, and far above the longest fit the default limits allow.
-    worker_timeout: float = 120.0
+    # Past this many seconds on one request, a worker process is replaced (see service.watchdog).
+    # The longest fit the default limits allow (5000 x 2000 with statistics, a 90 MiB body) took
+    # 73-90 s on a loaded 2-core machine: over three times that, and five times the 60 s a request
+    # may take to arrive, so that only a hung request ever reaches it.
+    worker_timeout: float = 300.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -336,13 +337,19 @@ def test_each_app_counts_its_own_requests() -> None:
 # --- several worker processes ------------------------------------------------------------
 
 HELD_SERVER = r"""
-import os, sys, threading
+import os, signal, sys, threading
 import service.resources
 real_fit = service.resources.fit
+holds = []
+def release(signum, frame):  # SIGUSR1 lets the held fits of a worker go on
+    for hold in holds:
+        hold.set()
+signal.signal(signal.SIGUSR1, release)
 def held_fit(request):
     os.write(1, f"fit started in {os.getpid()}\n".encode())
-    if request.X_train is not None and len(request.X_train) == 5:  # five rows: held until the test kills it
-        threading.Event().wait()
+    if request.X_train is not None and len(request.X_train) == 5:  # five rows: held until released or killed
+        holds.append(threading.Event())
+        holds[-1].wait()
     return real_fit(request)
 service.resources.fit = held_fit
 from service.cli import main
@@ -369,34 +376,37 @@ def test_metrics_are_summed_over_workers_and_a_dead_worker_stops_counting_in_pro
         assert wait_for(lambda: found.extend(metrics_directories(workers_of(process.pid)[0])) or found, attempts=300)
         directory = found[0]
         assert os.path.isdir(directory)
-        # Hold one fit: its worker is busy, so the next fits go to the other worker.
-        outcome: list[str] = []
-        held = threading.Thread(target=post_held, args=(url, outcome), daemon=True)
+        # Hold a fit in one worker: the next fits go to the other one; then let it go. Both have counted.
+        first: list[str] = []
+        held = threading.Thread(target=post_held, args=(url, first), daemon=True)
         held.start()
         held_in = int(process.stdout.readline().split()[-1])
-        fitted_in = set()
-        for _ in range(6):
+        for _ in range(3):
             assert requests.post(url + "/fit", json=BODY, timeout=30, headers={"Connection": "close"}).ok
-            fitted_in.add(int(process.stdout.readline().split()[-1]))
-        assert held_in not in fitted_in
-        before = scrape(url)
-        assert requests_total(before, "/fit", 200) == 6
-        assert before[("fitserve_requests_in_progress", ())] == 2  # the held fit and this scrape
-        os.kill(held_in, signal.SIGKILL)
-        assert wait_for(lambda: any("killed by signal SIGKILL; starting another" in line for line in server.log))
-        assert wait_for(lambda: len(workers_of(process.pid)) == 2 and held_in not in workers_of(process.pid))
-        # Spread fits over both workers now: each answer below reads every worker's files.
-        for _ in range(6):
-            assert requests.post(url + "/fit", json=BODY, timeout=30, headers={"Connection": "close"}).ok
-            fitted_in.add(int(process.stdout.readline().split()[-1]))
-        assert len(fitted_in) >= 2
-        for _ in range(4):
-            after = scrape(url)
-            assert requests_total(after, "/fit", 200) == 12
-            assert after[("fitserve_requests_in_progress", ())] == 1  # only the scrape: the dead worker's fit is gone
-            assert after[("fitserve_training_rows_sum", (("endpoint", "/fit"),))] == 12 * 4
+            assert int(process.stdout.readline().split()[-1]) != held_in
+        assert scrape(url)[("fitserve_requests_in_progress", ())] == 2  # the held fit and this scrape
+        os.kill(held_in, signal.SIGUSR1)
         held.join(30)
-        assert outcome == ["connection closed"]  # the killed worker's client
+        assert first == ["200"]
+        for _ in range(3):  # whichever worker answers, it reads every worker's files
+            samples = scrape(url)
+            assert requests_total(samples, "/fit", 200) == 4
+            assert samples[("fitserve_training_rows_sum", (("endpoint", "/fit"),))] == 3 * 4 + 5
+        # Hold another, and kill its worker: its count stays, its request is no longer in progress.
+        second: list[str] = []
+        held = threading.Thread(target=post_held, args=(url, second), daemon=True)
+        held.start()
+        killed = int(process.stdout.readline().split()[-1])
+        assert scrape(url)[("fitserve_requests_in_progress", ())] == 2
+        os.kill(killed, signal.SIGKILL)
+        held.join(30)
+        assert second == ["connection closed"]
+        assert wait_for(lambda: any("killed by signal SIGKILL; starting another" in line for line in server.log))
+        assert wait_for(lambda: len(workers_of(process.pid)) == 2 and killed not in workers_of(process.pid))
+        for _ in range(3):
+            samples = scrape(url)
+            assert requests_total(samples, "/fit", 200) == 4
+            assert samples[("fitserve_requests_in_progress", ())] == 1  # only the scrape: the dead worker's is gone
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
     assert not os.path.exists(directory)  # removed at the stop
@@ -418,3 +428,26 @@ def metrics_directories(pid: int) -> list[str]:
             return sorted({os.path.dirname(line.split()[-1]) for line in maps if "/fitserve-metrics-" in line})
     except OSError:
         return []
+
+
+@pytest.mark.live
+def test_requests_the_server_refuses_before_the_app_are_logged_with_an_id(access: pytest.LogCaptureFixture) -> None:
+    # A body over the limit (from its Content-Length) and malformed HTTP never reach the app.
+    with service.serve_in_background(port=0, max_body_mb=0.001) as server:
+        too_large = requests.post(
+            server.url + "/fit", data=b" " * 5000, headers={"Content-Type": "application/json", "X-Request-ID": "big-1"},
+            timeout=30,
+        )  # fmt: skip
+        host, port = server.url.removeprefix("http://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=30) as connection:
+            connection.sendall(b"GET /fit HTTP/1.1\r\nContent-Length: nope\r\n\r\n")
+            malformed = connection.recv(65536)
+    assert too_large.status_code == 413
+    assert too_large.headers["X-Request-ID"] == "big-1" and too_large.json()["request_id"] == "big-1"
+    assert malformed.startswith(b"HTTP/1.1 400 ") and b"x-request-id: " in malformed.lower()
+    lines = [r.access for r in access_records(access)]  # type: ignore[attr-defined]
+    assert [(line["request_id"], line["method"], line["path"], line["status"]) for line in lines][:1] == [
+        ("big-1", "POST", "/fit", 413)
+    ]
+    assert lines[1]["status"] == 400 and HEX_ID.fullmatch(lines[1]["request_id"])
+    assert all(line["response_bytes"] > 0 for line in lines)
