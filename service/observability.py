@@ -159,11 +159,14 @@ class Observer:
         return req.path if req.path in self.endpoints else OTHER_ENDPOINT
 
 
-def log_rejected(request_id: str, method: object, path: object, status: int, response_bytes: int) -> None:
+def log_rejected(
+    request_id: str, method: object, path: object, status: int, response_bytes: int, request_bytes: object = None
+) -> None:
     """Write the access-log line of a request that waitress refused before the app saw it.
 
     Malformed HTTP (400, 431) and bodies over the limit (413) are answered by the server
-    itself (``service.server``); they are logged here the same way, without a duration.
+    itself (``service.server``); they are logged here the same way, without a duration
+    (``request_bytes`` is the declared length, when there is one).
     They are not counted in the metrics, which belong to the app.
     """
     fields: dict[str, object] = {
@@ -172,7 +175,7 @@ def log_rejected(request_id: str, method: object, path: object, status: int, res
         "path": excerpt(path, PATH_EXCERPT) if isinstance(path, str) else None,
         "status": status,
         "duration_ms": None,
-        "request_bytes": None,
+        "request_bytes": request_bytes if isinstance(request_bytes, int) and request_bytes > 0 else None,
         "response_bytes": response_bytes,
     }
     access_log.info("%s", format_fields(fields), extra={"access": fields})

@@ -74,7 +74,11 @@ class ProblemErrorTask(waitress.task.ErrorTask):  # type: ignore[misc]
         self.set_close_on_finish()
         self.content_length = len(body)
         self.write(body)
-        log_rejected(identity, getattr(self.request, "command", None), getattr(self.request, "path", None), error.code, len(body))
+        request = self.request
+        log_rejected(
+            identity, getattr(request, "command", None), getattr(request, "path", None), error.code, len(body),
+            request.content_length,
+        )  # fmt: skip
 
 
 def waitress_detail(code: int, reason: str, request: Any = None) -> str:

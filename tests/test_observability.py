@@ -450,4 +450,5 @@ def test_requests_the_server_refuses_before_the_app_are_logged_with_an_id(access
         ("big-1", "POST", "/fit", 413)
     ]
     assert lines[1]["status"] == 400 and HEX_ID.fullmatch(lines[1]["request_id"])
+    assert (lines[0]["request_bytes"], lines[1]["request_bytes"]) == (5000, None)
     assert all(line["response_bytes"] > 0 for line in lines)
