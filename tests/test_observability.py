@@ -221,11 +221,19 @@ def test_text_values_stay_on_one_line() -> None:
     assert format_fields({"a": None, "b": 1.5, "c": "/fit", "d": 'say "hi"\n'}) == 'a=- b=1.5 c=/fit d="say \\"hi\\"\\n"'
 
 
-def test_configure_logging_leaves_existing_handlers_alone() -> None:
+def test_configure_logging_writes_json_lines_and_leaves_existing_handlers_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", root.level)
+    stream = io.StringIO()
+    configure_logging("json", stream)
+    logging.getLogger("fitserve").info("fitserve serving on %s", "http://x")
+    assert json.loads(stream.getvalue())["message"] == "fitserve serving on http://x"
     before = list(root.handlers)
-    configure_logging("json", io.StringIO())
-    assert root.handlers == before  # pytest's own handlers are there
+    configure_logging("text", io.StringIO())  # a handler is there already: left in charge
+    assert root.handlers == before
 
 
 def test_log_format_setting() -> None:
