@@ -248,12 +248,21 @@ class MetricsDirectory:
     A fresh one at each start (in ``/dev/shm`` where it exists: memory, not disk), named
     in ``PROMETHEUS_MULTIPROC_DIR`` for the workers forked after it, and removed at the
     stop. ``mark_dead(pid)`` drops a dead worker's share of the in-progress gauge.
+
+    A service killed with SIGKILL cannot remove its directory; its name holds the
+    parent's process id, so that the next start removes the directories of services
+    that no longer run (and only those: several may run on one machine).
     """
 
-    def __init__(self) -> None:
+    PREFIX = "fitserve-metrics-"
+
+    def __init__(self, base: str | None = None) -> None:
         shm = "/dev/shm"
-        where = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
-        self.path = tempfile.mkdtemp(prefix="fitserve-metrics-", dir=where)
+        if base is None and os.path.isdir(shm) and os.access(shm, os.W_OK):
+            base = shm
+        self.base = base or tempfile.gettempdir()
+        remove_stale(self.base, self.PREFIX)
+        self.path = tempfile.mkdtemp(prefix=f"{self.PREFIX}{os.getpid()}-", dir=self.base)
         self.previous = metrics_directory()
 
     def __enter__(self) -> MetricsDirectory:
@@ -274,3 +283,17 @@ class MetricsDirectory:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid, self.path)  # type: ignore[no-untyped-call]
+
+
+def remove_stale(base: str, prefix: str) -> None:
+    """Remove the metrics directories in ``base`` whose service (the process id in the name) has ended."""
+    for name in os.listdir(base):
+        owner = name.removeprefix(prefix).split("-", 1)[0]
+        if not name.startswith(prefix) or not owner.isdigit():
+            continue
+        try:
+            os.kill(int(owner), 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+        except PermissionError:  # another user's service, running
+            continue

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import falcon.testing
 import pytest
@@ -30,6 +31,7 @@ from service import cli
 from service.logs import JSONFormatter, configure_logging, format_fields
 from service.observability import OTHER_ENDPOINT, request_id
 from service.settings import Settings, SettingsError
+from service.workers import MetricsDirectory
 
 BODY = {"X_train": [[1, 2], [2, 1], [3, 5], [4, 3]], "y_train": [6.0, 5.0, 14.0, 11.0]}
 HEX_ID = re.compile(r"[0-9a-f]{32}")
@@ -460,3 +462,24 @@ def test_requests_the_server_refuses_before_the_app_are_logged_with_an_id(access
     assert lines[1]["status"] == 400 and HEX_ID.fullmatch(lines[1]["request_id"])
     assert (lines[0]["request_bytes"], lines[1]["request_bytes"]) == (5000, None)
     assert all(line["response_bytes"] > 0 for line in lines)
+
+
+def test_metrics_directories_of_services_that_ended_are_removed_at_start(tmp_path: Path) -> None:
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    stale = tmp_path / f"fitserve-metrics-{ended.pid}-abc"
+    stale.mkdir()
+    (stale / "counter_1.db").write_bytes(b"\0" * 8)
+    running = tmp_path / f"fitserve-metrics-{os.getppid()}-def"
+    running.mkdir()
+    other = tmp_path / "something-else"
+    other.mkdir()
+    with MetricsDirectory(str(tmp_path)) as directory:
+        assert os.path.isdir(directory.path)
+        assert os.path.basename(directory.path).startswith(f"fitserve-metrics-{os.getpid()}-")
+        assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == directory.path
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            [running.name, other.name, os.path.basename(directory.path)]
+        )
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([running.name, other.name])
