@@ -8,24 +8,29 @@ import traceback
 from typing import Any
 
 import falcon
+import falcon.inspect
 
 from service.docs import DocsResource
 from service.errors import PROBLEM_JSON, FitserveError, render_problem
+from service.metrics import Metrics
+from service.observability import MetricsResource, Observer, request_id_of
 from service.resources import FitResource, HealthResource, OpenAPIResource
-from service.settings import Settings
+from service.settings import Settings, metrics_directory
 
 log = logging.getLogger("fitserve")
 
 OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs"})
 #: The docs page's own files (its scripts and styles) are as open as the page.
 OPEN_PREFIX = "/docs/"
-ENDPOINTS = "POST /fit, POST /predict, GET /health, GET /openapi.json and GET /docs"
+ENDPOINTS = "POST /fit, POST /predict, GET /health, GET /openapi.json, GET /docs and GET /metrics"
 
 
 def create_app(settings: Settings | None = None) -> falcon.App[falcon.Request, falcon.Response]:
     """Build the WSGI application for ``settings`` (the defaults when omitted)."""
     settings = settings or Settings()
-    middleware: list[Any] = []
+    metrics = Metrics(metrics_directory())
+    observer = Observer(metrics)
+    middleware: list[Any] = [observer]  # first: every answer, a 401 too, gets its id, log line and count
     if settings.cors_origins:
         middleware.append(
             falcon.CORSMiddleware(allow_origins=list(settings.cors_origins), expose_headers=["WWW-Authenticate"])
@@ -40,6 +45,8 @@ def create_app(settings: Settings | None = None) -> falcon.App[falcon.Request, f
     docs = DocsResource(token_required=settings.token is not None)
     app.add_route("/docs", docs)
     app.add_route("/docs/{name}", docs, suffix="asset")
+    app.add_route("/metrics", MetricsResource(metrics))
+    observer.know_routes(falcon.inspect.inspect_routes(app))
     app.set_error_serializer(serialize_http_error)
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(MemoryError, handle_memory_error)
@@ -84,7 +91,7 @@ def serialize_http_error(req: falcon.Request, resp: falcon.Response, exc: falcon
     status = exc.status_code
     detail = exc.description or default_detail(status, req)
     resp.content_type = PROBLEM_JSON
-    resp.data = render_problem(status, detail)
+    resp.data = render_problem(status, detail, request_id=request_id_of(req))
 
 
 def default_detail(status: int, req: falcon.Request) -> str:
@@ -103,18 +110,20 @@ def handle_fitserve_error(req: falcon.Request, resp: falcon.Response, exc: Fitse
     """Answer a domain error with its status and problem+json."""
     resp.status = exc.status
     resp.content_type = PROBLEM_JSON
-    resp.data = render_problem(exc.status, exc.detail, exc.field)
+    resp.data = render_problem(exc.status, exc.detail, exc.field, request_id=request_id_of(req))
     if exc.status == 413:
         resp.set_header("Connection", "close")
 
 
 def handle_memory_error(req: falcon.Request, resp: falcon.Response, exc: MemoryError, params: object) -> None:
     """Answer 503 when this request needed more memory than the machine has."""
-    log.warning("out of memory serving %s %s", req.method, req.path)
+    log.warning("out of memory serving %s %s (request %s)", req.method, req.path, request_id_of(req))
     resp.status = 503
     resp.content_type = PROBLEM_JSON
     resp.data = render_problem(
-        503, "The server ran out of memory for this request; send a smaller request or try again later."
+        503,
+        "The server ran out of memory for this request; send a smaller request or try again later.",
+        request_id=request_id_of(req),
     )
 
 
@@ -125,7 +134,11 @@ def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception
     """
     # Where it failed, without the exception's message or source lines: either could quote the payload.
     frames = " <- ".join(f"{f.name} ({f.filename}:{f.lineno})" for f in reversed(traceback.extract_tb(exc.__traceback__)))
-    log.error("unexpected %s serving %s %s at %s", type(exc).__name__, req.method, req.path, frames)
+    log.error(
+        "unexpected %s serving %s %s (request %s) at %s", type(exc).__name__, req.method, req.path, request_id_of(req), frames
+    )
     resp.status = 500
     resp.content_type = PROBLEM_JSON
-    resp.data = render_problem(500, "The server failed to answer this request; the failure has been logged.")
+    resp.data = render_problem(
+        500, "The server failed to answer this request; the failure has been logged.", request_id=request_id_of(req)
+    )

@@ -45,6 +45,7 @@ import waitress.wasyncore
 
 from service.body import too_large_detail
 from service.errors import PROBLEM_JSON, render_problem
+from service.observability import log_rejected, request_id
 
 log = logging.getLogger("fitserve")
 
@@ -70,12 +71,20 @@ class ProblemErrorTask(waitress.task.ErrorTask):  # type: ignore[misc]
     def execute(self) -> None:
         """Write the error answer."""
         error = self.request.error
-        body = render_problem(error.code, waitress_detail(error.code, str(error.body), self.request))
+        identity = request_id(getattr(self.request, "headers", {}).get("X_REQUEST_ID"))
+        detail = waitress_detail(error.code, str(error.body), self.request)
+        body = render_problem(error.code, detail, request_id=identity)
         self.status = f"{error.code} {error.reason}"
         self.response_headers.append(("Content-Type", PROBLEM_JSON))
+        self.response_headers.append(("X-Request-ID", identity))
         self.set_close_on_finish()
         self.content_length = len(body)
         self.write(body)
+        request = self.request
+        log_rejected(
+            identity, getattr(request, "command", None), getattr(request, "path", None), error.code, len(body),
+            request.content_length,
+        )  # fmt: skip
 
 
 def waitress_detail(code: int, reason: str, request: Any = None) -> str:

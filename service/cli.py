@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from service import __version__
-from service.settings import Settings, SettingsError
+from service.logs import configure_logging
+from service.settings import LOG_FORMATS, Settings, SettingsError
 
 log = logging.getLogger("fitserve")
 
@@ -46,6 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="most coefficient statistics (targets x terms) when statistics or intervals are asked (default 100000)",
     )  # fmt: skip
     parser.add_argument("--max-formula-length", type=int, help="most characters in a formula (default 10000)")
+    parser.add_argument(
+        "--log-format", choices=LOG_FORMATS, type=str.lower,
+        help="log lines as text, or one JSON object per line (default text)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--worker-timeout", type=float, metavar="SECONDS",
+        help="replace a worker process whose request has run this long; its client gets a 503 (default 300)",
+    )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"fitserve {__version__}")
     return parser
 
@@ -68,7 +77,7 @@ def default_serve(settings: Settings) -> None:
 
 def serve_with_workers(settings: Settings, workers: int) -> None:
     """Bind, start ``workers`` server processes on the sockets, and supervise them until stopped."""
-    from service.workers import Supervisor, bind, url
+    from service.workers import MetricsDirectory, Supervisor, bind, url
 
     sockets = bind(settings)
     for listener in sockets:
@@ -82,7 +91,9 @@ def serve_with_workers(settings: Settings, workers: int) -> None:
         serve(share, sockets=sockets, processes=workers)
         return 0
 
-    status = Supervisor(sockets, workers, work).run()
+    # Made (and named in the environment) before anything imports prometheus_client; see service.metrics.
+    with MetricsDirectory() as metrics:
+        status = Supervisor(sockets, workers, work, timeout=settings.worker_timeout, on_exit=metrics.mark_dead).run()
     log.info("fitserve stopped")
     if status:
         raise SystemExit(status)
@@ -127,7 +138,7 @@ def main(
     except SettingsError as exc:
         print(f"fitserve: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging(settings.log_format)
     # waitress warns at each request that waits for a thread: under load, a line per request
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     try:

@@ -76,8 +76,8 @@ class InvalidInput(FitserveError):
     status = 422
 
 
-def render_problem(status: int, detail: str, field: str | None = None) -> bytes:
-    """Serialize one problem+json document."""
+def render_problem(status: int, detail: str, field: str | None = None, request_id: str | None = None) -> bytes:
+    """Serialize one problem+json document (with the request's id, when given)."""
     problem: dict[str, object] = {
         "title": TITLES.get(status, "Error"),
         "status": status,
@@ -85,6 +85,8 @@ def render_problem(status: int, detail: str, field: str | None = None) -> bytes:
     }
     if field is not None:
         problem["field"] = field
+    if request_id is not None:
+        problem["request_id"] = request_id
     return orjson.dumps(problem, option=orjson.OPT_APPEND_NEWLINE)
 
 

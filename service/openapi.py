@@ -368,10 +368,11 @@ def _schemas() -> dict[str, Schema]:
                             "status": {"type": "integer", "minimum": 400,
                                        "maximum": 599},
                             "detail": {"type": "string"},
-                            "field": {"type": "string"}},
+                            "field": {"type": "string"},
+                            "request_id": {"type": "string"}},
                            ["title", "status", "detail"],
                            description="RFC 9457 problem details; `field` where one "
-                           "field is at fault."),
+                           "field is at fault; `request_id` as in `X-Request-ID`."),
     }
 
 
@@ -452,6 +453,17 @@ def _docs_page() -> Schema:
                           **_error_responses(["405"])}}
 
 
+def _metrics() -> Schema:
+    """Make the operation of `/metrics`, which needs the token when one is configured."""
+    return {"operationId": "metrics", "summary": "The service's metrics.",
+            "description": "Prometheus' text format, version 0.0.4, summed over all "
+            "worker processes (see the README, \"Operating it\").",
+            "security": [{"bearerAuth": []}, {}],
+            "responses": {"200": {"description": "The metrics.", "content": {
+                "text/plain": {"schema": {"type": "string"}}}},
+                **_error_responses(["401", "405"])}}
+
+
 def build_document(version: str) -> dict[str, object]:
     """Build the OpenAPI 3.1 document of the contract, for package `version`."""
     health = _object({"status": {"type": "string", "const": "ok"},
@@ -467,6 +479,7 @@ def build_document(version: str) -> dict[str, object]:
             "/openapi.json": {"get": _get("openapi", "This document.",
                                           {"type": "object"})},
             "/docs": {"get": _docs_page()},
+            "/metrics": {"get": _metrics()},
         },
         "components": {
             "schemas": _schemas(),

@@ -58,6 +58,8 @@ class FitResource:
         if answer_type is None:
             raise not_acceptable(req.path, req.accept, request)
         result = fit(request)
+        # For the access log and metrics: sizes only, never a value.
+        req.context.fit_sizes = (result.n_samples, result.n_features, result.n_targets)
         resp.content_type = answer_type
         resp.data = render_for(answer_type, request, result)
         resp.vary = ("Accept",)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 
 MIB = 2**20
+LOG_FORMATS = ("text", "json")
 
 
 class SettingsError(ValueError):
@@ -40,6 +41,12 @@ class Settings:
     max_prediction_rows: int = Limits.max_prediction_rows
     max_statistics_terms: int = Limits.max_statistics_terms
     max_formula_length: int = Limits.max_formula_length
+    log_format: str = "text"  # or "json": one JSON object per log line
+    # Past this many seconds on one request, a worker process is replaced (see service.watchdog).
+    # The longest fit the default limits allow (5000 x 2000 with statistics, a 90 MiB body) took
+    # 73-90 s on a loaded 2-core machine: over three times that, and five times the 60 s a request
+    # may take to arrive, so that only a hung request ever reaches it.
+    worker_timeout: float = 300.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -51,6 +58,10 @@ class Settings:
                 raise SettingsError(f"{name} must be at least 1. Got {getattr(self, name)} instead.")
         if not self.max_body_mb > 0:
             raise SettingsError(f"max_body_mb must be positive. Got {self.max_body_mb} instead.")
+        if self.log_format not in LOG_FORMATS:
+            raise SettingsError(f"log_format must be one of {', '.join(LOG_FORMATS)}. Got {self.log_format!r} instead.")
+        if not self.worker_timeout > 0:
+            raise SettingsError(f"worker_timeout must be positive. Got {self.worker_timeout} instead.")
         if self.token == "":
             object.__setattr__(self, "token", None)
 
@@ -105,6 +116,8 @@ ENVIRONMENT: dict[str, str] = {
     "max_prediction_rows": "FITSERVE_MAX_PREDICTION_ROWS",
     "max_statistics_terms": "FITSERVE_MAX_STATISTICS_TERMS",
     "max_formula_length": "FITSERVE_MAX_FORMULA_LENGTH",
+    "log_format": "FITSERVE_LOG_FORMAT",
+    "worker_timeout": "FITSERVE_WORKER_TIMEOUT",
 }
 
 
@@ -116,13 +129,25 @@ def convert(name: str, raw: str) -> object:
             "max_statistics_terms", "max_formula_length",
         ):  # fmt: skip
             return int(raw.replace("_", ""))
-        if name == "max_body_mb":
+        if name in ("max_body_mb", "worker_timeout"):
             return float(raw)
     except ValueError:
         raise SettingsError(f"{ENVIRONMENT[name]} must be a number. Got {raw!r} instead.") from None
     if name == "cors_origins":
         return tuple(origin.strip() for origin in raw.split(",") if origin.strip())
+    if name == "log_format":
+        return raw.strip().lower()
     return raw
+
+
+def metrics_directory(environ: Mapping[str, str] | None = None) -> str | None:
+    """The directory of the Prometheus client's multiprocess mode, when the service runs in it.
+
+    ``prometheus_client`` picks its mode from ``PROMETHEUS_MULTIPROC_DIR`` when first imported
+    (``service.workers`` sets it for the worker processes); the app reads it here to match.
+    """
+    environ = os.environ if environ is None else environ
+    return environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
 def available_cpus() -> int:

@@ -39,12 +39,15 @@ def test_environment_sets_every_setting() -> None:
         "FITSERVE_MAX_CELLS": "1000",
         "FITSERVE_MAX_PREDICTION_ROWS": "50",
         "FITSERVE_MAX_STATISTICS_TERMS": "77",
+        "FITSERVE_LOG_FORMAT": "json",
+        "FITSERVE_WORKER_TIMEOUT": "45",
     }
     _, settings = run([], environ)
     assert settings == Settings(
         host="0.0.0.0", port=9001, threads=8, workers=3, max_body_mb=2.5, token="s3cret",
         cors_origins=("https://a.example", "https://b.example"),
         max_features=10, max_cells=1000, max_prediction_rows=50, max_statistics_terms=77,
+        log_format="json", worker_timeout=45.0,
     )  # fmt: skip
     assert settings.max_body_bytes == int(2.5 * 2**20)
 

@@ -19,7 +19,7 @@ from service.parse.forms import PARAMETERS, PARTS
 # The contract's endpoints and fields, written out here apart from service/openapi.py, so that a
 # change to either side fails a test.
 ENDPOINTS = [("post", "/fit"), ("post", "/predict"), ("get", "/health"),
-             ("get", "/openapi.json"), ("get", "/docs")]
+             ("get", "/openapi.json"), ("get", "/docs"), ("get", "/metrics")]
 REQUEST_FIELDS = ["X_train", "y_train", "X_test", "sample_weight", "fit_intercept",
                   "positive", "statistics", "interval", "level", "model", "missing",
                   "train", "formula", "target", "test", "weight"]
@@ -149,14 +149,14 @@ def test_method_not_allowed_is_documented(document: dict[str, Any], method: str,
     assert "application/problem+json" in response["content"]
 
 
-def test_bearer_auth_is_optional_and_only_on_posts(document: dict[str, Any]) -> None:
+def test_bearer_auth_is_optional_and_only_on_posts_and_metrics(document: dict[str, Any]) -> None:
     scheme = document["components"]["securitySchemes"]["bearerAuth"]
     assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
     assert "token is configured" in scheme["description"]
     assert "security" not in document
     for method, path in ENDPOINTS:
         security = operation(document, method, path)["security"]
-        if method == "post":
+        if method == "post" or path == "/metrics":
             assert security == [{"bearerAuth": []}, {}]
         else:
             assert security == []
@@ -331,3 +331,19 @@ def test_health_answer(document: dict[str, Any]) -> None:
     health.validate({"status": "ok", "version": "1.2.3"})
     assert not health.is_valid({"status": "down", "version": "1.2.3"})
     assert not health.is_valid({"status": "ok"})
+
+
+def test_metrics_is_prometheus_text_behind_the_token(document: dict[str, Any]) -> None:
+    metrics = operation(document, "get", "/metrics")
+    assert list(metrics["responses"]["200"]["content"]) == ["text/plain"]
+    assert "0.0.4" in metrics["description"]
+    unauthorized = deref(document, metrics["responses"]["401"])
+    assert "application/problem+json" in unauthorized["content"]
+
+
+def test_problems_may_carry_the_request_id(document: dict[str, Any]) -> None:
+    problem = validator(document, "Problem")
+    problem.validate({"title": "Not found", "status": 404, "detail": "No such path.",
+                      "request_id": "abc"})
+    assert not problem.is_valid({"title": "Not found", "status": 404, "detail": "x",
+                                 "request_id": 7})

@@ -59,7 +59,8 @@ def test_the_server_serves_the_document_under_test(server: BackgroundServer) -> 
 
 def test_every_operation_of_the_contract_is_tested() -> None:
     labels = {result.ok().label for result in SCHEMA.get_all_operations()}
-    assert labels == {"POST /fit", "POST /predict", "GET /health", "GET /openapi.json", "GET /docs"}
+    assert labels == {"POST /fit", "POST /predict", "GET /health", "GET /openapi.json", "GET /docs",
+                      "GET /metrics"}
 
 
 @SCHEMA.parametrize()

@@ -494,8 +494,9 @@ def assert_problem(response: falcon.testing.Result, status: int, field: str | No
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == PROBLEM_JSON
     problem = orjson.loads(response.content)
-    expected_keys = {"title", "status", "detail"} | ({"field"} if field is not None else set())
+    expected_keys = {"title", "status", "detail", "request_id"} | ({"field"} if field is not None else set())
     assert set(problem) == expected_keys, problem
+    assert problem["request_id"] == response.headers["x-request-id"]
     assert problem["status"] == status
     assert isinstance(problem["title"], str) and problem["title"]
     assert problem.get("field") == field
