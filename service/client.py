@@ -51,8 +51,9 @@ __all__ = ["ServiceError", "fit", "health", "predict"]
 DEFAULT_TIMEOUT = 60.0
 Interval = Literal["none", "confidence", "prediction"]
 Picture = Literal["svg", "png"]
+Missing = Literal["fail", "drop"]
 PICTURE_TYPES: dict[str, str] = {"svg": "image/svg+xml", "png": "image/png"}
-MODEL_KEYS = ("coef", "intercept", "feature_names", "target_names")
+MODEL_KEYS = ("coef", "intercept", "feature_names", "target_names", "formula", "design")
 
 
 class Served(Protocol):
@@ -81,9 +82,13 @@ def health(url: str | Served, *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, 
 def fit(
     url: str | Served,
     X_train: Any,
-    y_train: Any,
+    y_train: Any = None,
     X_test: Any = None,
     *,
+    formula: str | None = None,
+    target: str | None = None,
+    weight: str | None = None,
+    missing: Missing = "fail",
     sample_weight: Any = None,
     fit_intercept: bool = True,
     positive: bool = False,
@@ -100,9 +105,13 @@ def fit(
 def fit(
     url: str | Served,
     X_train: Any,
-    y_train: Any,
+    y_train: Any = None,
     X_test: Any = None,
     *,
+    formula: str | None = None,
+    target: str | None = None,
+    weight: str | None = None,
+    missing: Missing = "fail",
     sample_weight: Any = None,
     fit_intercept: bool = True,
     positive: bool = False,
@@ -118,9 +127,13 @@ def fit(
 def fit(
     url: str | Served,
     X_train: Any,
-    y_train: Any,
+    y_train: Any = None,
     X_test: Any = None,
     *,
+    formula: str | None = None,
+    target: str | None = None,
+    weight: str | None = None,
+    missing: Missing = "fail",
     sample_weight: Any = None,
     fit_intercept: bool = True,
     positive: bool = False,
@@ -133,11 +146,27 @@ def fit(
 ) -> dict[str, Any] | bytes:
     """Fit on ``X_train`` and ``y_train`` (``POST /fit``); predict ``X_test`` when given.
 
-    With ``picture="svg"`` or ``"png"``, the picture of the fit, as bytes, instead of the answer.
+    Without ``y_train`` (or with ``formula``, ``target`` or ``weight``), ``X_train`` is the
+    training *table* and ``X_test`` the rows to predict, as R's ``lm(formula, data)`` takes
+    them: ``client.fit(server, df, formula="price ~ sqft + hood", X_test=new)``; text columns
+    are categorical and ``NaN``/``None`` are missing values (``missing="drop"`` leaves such rows
+    out). With ``picture="svg"`` or ``"png"``, the picture of the fit, as bytes, instead of the answer.
     """
-    body = {"X_train": matrix(X_train), "y_train": matrix(y_train), "X_test": matrix(X_test)}
-    body["sample_weight"] = vector(sample_weight)
+    if y_train is None or formula is not None or target is not None or weight is not None:
+        if y_train is not None:
+            raise ValueError("y_train goes with matrices; with a table, name the target in 'formula' or 'target'.")
+        if sample_weight is not None:
+            raise ValueError("sample_weight goes with matrices; with a table, name its column in 'weight'.")
+        body: dict[str, Any] = {"train": table(X_train), "formula": formula, "target": target,
+                                "test": table(X_test), "weight": weight}  # fmt: skip
+        if formula is not None and fit_intercept is not True:
+            raise ValueError("With a formula, '- 1' in the formula removes the intercept, not fit_intercept.")
+    else:
+        body = {"X_train": matrix(X_train), "y_train": matrix(y_train), "X_test": matrix(X_test)}
+        body["sample_weight"] = vector(sample_weight)
     body.update(options(fit_intercept, positive, statistics, interval, level))
+    if missing != "fail":
+        body["missing"] = missing
     if picture is not None:
         return send(url, "/fit", body, token, timeout, picture_type(picture))
     return request(url, "/fit", body, token, timeout)
@@ -156,15 +185,26 @@ def predict(
     statistics: bool = False,
     interval: Interval = "none",
     level: float = 0.95,
+    missing: Missing = "fail",
     token: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> dict[str, Any]:
-    """Predict ``X_test`` (``POST /predict``) from a ``model`` (an earlier answer) or from training data."""
-    body: dict[str, Any] = {"X_test": matrix(X_test)}
+    """Predict ``X_test`` (``POST /predict``) from a ``model`` (an earlier answer) or from training data.
+
+    A model fitted from a table and a formula (its answer has a ``design``) predicts a table:
+    ``X_test`` is then sent as ``test``.
+    """
+    body: dict[str, Any] = {}
+    if model is not None and "design" in model:
+        body["test"] = table(X_test)
+    else:
+        body["X_test"] = matrix(X_test)
     if model is not None:
         body["model"] = {key: model[key] for key in MODEL_KEYS if key in model}
     body.update(X_train=matrix(X_train), y_train=matrix(y_train), sample_weight=vector(sample_weight))
     body.update(options(fit_intercept, positive, statistics, interval, level))
+    if missing != "fail":
+        body["missing"] = missing
     return request(url, "/predict", body, token, timeout)
 
 
@@ -204,6 +244,33 @@ def matrix(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(name): values(column) for name, column in value.items()}
     return values(value)
+
+
+def table(value: Any) -> Any:
+    """The JSON form of a table: named columns, numbers as floats, text and booleans as they are, gaps as null."""
+    if value is None:
+        return None
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(value, pandas.DataFrame):
+        columns = {str(name): column for name, column in value.items()}
+        if len(columns) != value.shape[1]:
+            raise ValueError("Column names must be distinct as strings.")
+    elif isinstance(value, Mapping):
+        columns = {str(name): column for name, column in value.items()}
+    else:
+        raise TypeError(f"A table is a pandas DataFrame or a dict of columns. Got {type(value).__name__} instead.")
+    return {name: cells(column) for name, column in columns.items()}
+
+
+def cells(column: Any) -> Any:
+    """One column of a table: floats (NaN as null) when numeric, else its values with gaps as None."""
+    kind = getattr(getattr(column, "dtype", None), "kind", None)
+    if kind in ("i", "u", "f"):
+        return values(column)
+    items = column.tolist() if hasattr(column, "tolist") else list(column)
+    pandas = sys.modules.get("pandas")
+    missing = pandas.isna if pandas is not None else (lambda item: item is None or item != item)
+    return [None if missing(item) else item for item in items]
 
 
 def vector(value: Any) -> Any:

@@ -329,3 +329,26 @@ def test_a_picture_that_cannot_be_given_raises_service_error(url: str) -> None:
     assert raised.value.status == 406 and "at most 10 targets" in raised.value.detail
     with pytest.raises(ValueError, match="picture must be 'svg' or 'png'"):
         client.fit(url, X, Y, picture="gif")  # type: ignore[call-overload]
+
+
+def test_a_dataframe_with_text_and_gaps_fits_from_a_formula(url: str) -> None:
+    import pandas as pd
+    import statsmodels.formula.api as smf
+
+    frame = pd.DataFrame({
+        "sqft": [70.0, 85, 60, 120, 95, 80, np.nan, 110, 72, 101],
+        "hood": ["a", "b", "a", "c", "b", "c", "a", None, "b", "a"],
+        "price": [200.0, 260, 181, 390, 300, 280, 210, 350, 240, 330],
+    })  # fmt: skip
+    new = pd.DataFrame({"sqft": [90.0, np.nan], "hood": ["b", "c"]})
+    answer = client.fit(url, frame, formula="price ~ sqft + hood", X_test=new, missing="drop", statistics=True)
+    reference = smf.ols("price ~ sqft + hood", frame.dropna()).fit()
+    fitted = dict(zip(answer["feature_names"], answer["coef"], strict=True))
+    for name, value in fitted.items():
+        assert value == pytest.approx(reference.params[name], rel=1e-9)
+    assert answer["n_dropped"] == 2 and answer["predictions"][1] is None
+    again = client.predict(url, new, model=answer, missing="drop")
+    assert again["predictions"] == answer["predictions"]
+    with pytest.raises(client.ServiceError) as refused:
+        client.fit(url, frame, formula="price ~ sqft + hood")
+    assert refused.value.field == "train" and "drop" in refused.value.detail
