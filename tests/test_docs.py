@@ -167,3 +167,8 @@ def test_the_build_carries_the_page(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     built = {path.name for path in (build / "service" / "static").iterdir()}
     assert {"docs.html", "docs.js", "docs.css"} <= built
+    # Every module of the package, subpackages included, goes into the build (an installed
+    # wheel without service/parse would fail where an editable install works).
+    modules = {path.relative_to(ROOT).as_posix() for path in (ROOT / "service").rglob("*.py")}
+    packed = {path.relative_to(build).as_posix() for path in (build / "service").rglob("*.py")}
+    assert modules == packed, sorted(modules ^ packed)
