@@ -92,3 +92,20 @@ def check_statistics_size(options: Options, features: int, targets: int, limits:
             "are allowed (setting max_statistics_terms, FITSERVE_MAX_STATISTICS_TERMS).",
             field,
         )
+
+
+#: Fields that need the training data, in either form: with a ``model``, each is a 422 naming ``model``.
+TRAINING_ONLY = ("X_train", "y_train", "sample_weight", "train", "formula", "target", "weight", "statistics", "interval")
+
+
+def check_model_alone(endpoint: str, present: set[str]) -> None:
+    """Refuse a ``model`` on /fit, or with any field that needs the training data."""
+    if endpoint != "predict":
+        raise InvalidInput("'model' is only taken by /predict; /fit always fits training data.", "model")
+    for name in TRAINING_ONLY:
+        if name in present:
+            raise InvalidInput(
+                f"'model' cannot come with {name!r}: a model predicts without training data "
+                "(statistics and intervals need the training data, so fit again for them).",
+                "model",
+            )

@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from service.errors import InvalidInput, did_you_mean, excerpt
-from service.parse.fields import Fields, check_statistics_size, read_options
+from service.parse.fields import Fields, check_model_alone, check_statistics_size, read_options
 from service.parse.model import read_model
 from service.parse.table_form import build_table_request
 from service.parse.values import Matrix, plural
@@ -30,7 +30,6 @@ FIELDS = (
 TABLE_FIELDS = ("train", "formula", "target", "test", "weight")
 MATRIX_FIELDS = ("X_train", "y_train", "X_test", "sample_weight")
 KNOWN = FIELDS + TABLE_FIELDS
-TRAINING_ONLY = ("X_train", "y_train", "sample_weight", "statistics", "interval")
 
 
 def refuse_query(params: Mapping[str, object]) -> None:
@@ -229,15 +228,7 @@ def check_weights(weights: np.ndarray, rows: int) -> None:
 
 def build_model_request(fields: Fields, endpoint: Endpoint, present: set[str], limits: Limits) -> FitRequest:
     """Check a request that predicts from an earlier model."""
-    if endpoint != "predict":
-        raise InvalidInput("'model' is only taken by /predict; /fit always fits training data.", "model")
-    for name in TRAINING_ONLY:
-        if name in present:
-            raise InvalidInput(
-                f"'model' cannot come with {name!r}: a model predicts without training data "
-                "(statistics and intervals need the training data, so fit again for them).",
-                "model",
-            )
+    check_model_alone(endpoint, present)
     model = read_model(fields.value("model"))
     width = model.coef.shape[1]
     X_test = read_test(fields, endpoint, present, model.feature_names, width, "'model'", limits)

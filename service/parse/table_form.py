@@ -9,14 +9,11 @@ the table has; here a formula is only a string.
 from __future__ import annotations
 
 from service.errors import InvalidInput, describe
-from service.parse.fields import Fields, read_options
+from service.parse.fields import Fields, check_model_alone, read_options
 from service.parse.model import read_model
 from service.request import Endpoint, TableRequest
 from service.settings import Limits
 from service.table import Table
-
-#: Fields that need the training data: with a ``model``, each is a 422 naming ``model``.
-TRAINING_ONLY = ("train", "formula", "target", "weight", "statistics", "interval")
 
 
 def build_table_request(fields: Fields, endpoint: Endpoint, present: set[str], limits: Limits) -> TableRequest:
@@ -56,15 +53,7 @@ def build_table_request(fields: Fields, endpoint: Endpoint, present: set[str], l
 
 def build_model_request(fields: Fields, endpoint: Endpoint, present: set[str], limits: Limits) -> TableRequest:
     """Check a request that predicts a test table from an earlier formula fit."""
-    if endpoint != "predict":
-        raise InvalidInput("'model' is only taken by /predict; /fit always fits training data.", "model")
-    for name in TRAINING_ONLY:
-        if name in present:
-            raise InvalidInput(
-                f"'model' cannot come with {name!r}: a model predicts without training data "
-                "(statistics and intervals need the training data, so fit again for them).",
-                "model",
-            )
+    check_model_alone(endpoint, present)
     model = read_model(fields.value("model"))
     if model.design is None:
         raise InvalidInput(
