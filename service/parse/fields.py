@@ -109,3 +109,25 @@ def check_model_alone(endpoint: str, present: set[str]) -> None:
                 "(statistics and intervals need the training data, so fit again for them).",
                 "model",
             )
+
+
+def prediction_rows_given(endpoint: str, present: set[str], field: str) -> bool:
+    """Whether the rows to predict (``X_test`` or ``test``) are given; /predict requires them."""
+    if field in present:
+        return True
+    if endpoint == "predict":
+        raise InvalidInput(
+            f"{field!r} is required on /predict (use /fit to fit without predicting). Got a body without it.",
+            field,
+        )
+    return False
+
+
+def check_prediction_rows(rows: int, field: str, limits: Limits) -> None:
+    """Refuse more rows to predict than the limit."""
+    if rows > limits.max_prediction_rows:
+        raise InvalidInput(
+            f"{field!r} has {rows} rows, but at most {limits.max_prediction_rows} are allowed "
+            "(setting max_prediction_rows, FITSERVE_MAX_PREDICTION_ROWS).",
+            field,
+        )

@@ -14,7 +14,14 @@ from dataclasses import replace
 import numpy as np
 
 from service.errors import InvalidInput, did_you_mean, excerpt
-from service.parse.fields import Fields, check_model_alone, check_statistics_size, read_options
+from service.parse.fields import (
+    Fields,
+    check_model_alone,
+    check_prediction_rows,
+    check_statistics_size,
+    prediction_rows_given,
+    read_options,
+)
 from service.parse.model import read_model
 from service.parse.table_form import build_table_request
 from service.parse.values import Matrix, plural
@@ -170,21 +177,10 @@ def read_test(
     limits: Limits,
 ) -> np.ndarray | None:
     """Read ``X_test`` and line its columns up with the fit's features."""
-    if "X_test" not in present:
-        if endpoint == "predict":
-            raise InvalidInput(
-                "'X_test' is required on /predict (use /fit to fit without predicting). "
-                "Got a body without it.",
-                "X_test",
-            )
+    if not prediction_rows_given(endpoint, present, "X_test"):
         return None
     test = fields.matrix("X_test")
-    if test.rows > limits.max_prediction_rows:
-        raise InvalidInput(
-            f"'X_test' has {test.rows} rows, but at most {limits.max_prediction_rows} are allowed "
-            "(setting max_prediction_rows, FITSERVE_MAX_PREDICTION_ROWS).",
-            "X_test",
-        )
+    check_prediction_rows(test.rows, "X_test", limits)
     if test.names is None:
         if test.columns != width:
             raise InvalidInput(

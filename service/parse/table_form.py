@@ -9,7 +9,13 @@ the table has; here a formula is only a string.
 from __future__ import annotations
 
 from service.errors import InvalidInput, describe
-from service.parse.fields import Fields, check_model_alone, read_options
+from service.parse.fields import (
+    Fields,
+    check_model_alone,
+    check_prediction_rows,
+    prediction_rows_given,
+    read_options,
+)
 from service.parse.model import read_model
 from service.request import Endpoint, TableRequest
 from service.settings import Limits
@@ -78,18 +84,8 @@ def text(fields: Fields, present: set[str], name: str) -> str | None:
 
 def read_test(fields: Fields, endpoint: Endpoint, present: set[str], limits: Limits) -> Table | None:
     """The test table, required on /predict."""
-    if "test" not in present:
-        if endpoint == "predict":
-            raise InvalidInput(
-                "'test' is required on /predict (use /fit to fit without predicting). Got a body without it.",
-                "test",
-            )
+    if not prediction_rows_given(endpoint, present, "test"):
         return None
     test = fields.table("test")
-    if test.rows > limits.max_prediction_rows:
-        raise InvalidInput(
-            f"'test' has {test.rows} rows, but at most {limits.max_prediction_rows} are allowed "
-            "(setting max_prediction_rows, FITSERVE_MAX_PREDICTION_ROWS).",
-            "test",
-        )
+    check_prediction_rows(test.rows, "test", limits)
     return test
