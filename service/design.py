@@ -9,6 +9,8 @@ ill-conditioned fit and asks for statistics factors its design once.
   columns ``C = [1 / s0, (x_j - offset_j) / s_j]`` (the offset the weighted mean when an
   intercept is fitted, so the intercept column is nearly orthogonal to the rest). ``X'X`` is
   never formed: a linear function ``c`` of the coefficients has variance ``sigma^2 |R^-T c|^2``.
+- **Rank and condition.** ``design_rank`` is the rank the fit reports and ``condition_number``
+  statsmodels' condition number, both of the design as statistics describe it.
 - **Residuals** are computed in extended precision (``np.longdouble``), a block of rows at a
   time: the refinement of a fit and the residual sum of squares of an exact fit need digits
   that float64 arithmetic on the residual loses.
@@ -66,14 +68,17 @@ class Factor:
 
     def coefficient_factors(self) -> Floats:
         """Return the diagonal of ``(A'WA)^-1`` in the original coefficients, intercept first."""
+        return self.squared_norms(self.coefficient_vectors())
+
+    def coefficient_vectors(self) -> Floats:
+        """The coefficients (intercept first) as linear functions of ``u``: column j gives coefficient j."""
         p = len(self.scale)
         slopes = np.diag(1.0 / self.scale)
         if self.intercept_scale is None:
-            return self.squared_norms(slopes)
+            return slopes
         # The intercept is the prediction at x = 0.
-        intercept = self.variance_factors(np.zeros((1, p)))
-        slopes = np.vstack([np.zeros((1, p)), slopes])
-        return np.concatenate([intercept, self.squared_norms(slopes)])
+        intercept = self.columns(np.zeros((1, p))).T
+        return np.hstack([intercept, np.vstack([np.zeros((1, p)), slopes])])
 
     def columns(self, points: NDArray[np.floating]) -> NDArray[np.floating]:
         """The rows ``points`` in the factor's columns (in their own precision)."""
@@ -85,8 +90,12 @@ class Factor:
 
     def squared_norms(self, columns: Floats) -> Floats:
         """Return ``|R^-T c|^2`` for each column ``c``."""
-        solved = linalg.solve_triangular(self.r, columns, trans="T", lower=False)
+        solved = self.solved(columns)
         return np.asarray(np.sum(solved * solved, axis=0), dtype=np.float64)
+
+    def solved(self, columns: Floats) -> Floats:
+        """Return ``R^-T c`` for each column ``c``: ``c' u`` has variance ``z' Q' Cov(y) Q z``."""
+        return np.asarray(linalg.solve_triangular(self.r, columns, trans="T", lower=False), dtype=np.float64)
 
     def coordinates(self, coef: Floats, intercept: Floats) -> LongFloats:
         """The coefficients (k, p) and intercepts (k,) as coordinates ``u`` (p or p + 1, k), extended."""
@@ -134,10 +143,16 @@ class Design:
     @cached_property
     def factor(self) -> Factor | None:
         """The QR factor of the design (None when there are fewer rows than parameters)."""
+        x, _, _ = self.rows
+        if len(x) < x.shape[1] + int(self.fit_intercept):
+            return None
+        return self.wide_factor
+
+    @cached_property
+    def wide_factor(self) -> Factor:
+        """The QR factor of the design; with fewer rows than parameters, its ``r`` is a trapezoid."""
         x, _, w = self.rows
         n, p = x.shape
-        if n < p + int(self.fit_intercept):
-            return None
         unweighted = self.weights is None or bool(np.all(w == 1.0))
         root = None if unweighted else np.sqrt(w)[:, None]
         # Any offset near the mean does: the intercept column absorbs what centring misses.
@@ -193,6 +208,19 @@ class Design:
         mss = np.einsum("i,ij,ij->j", w, model, model)
         return np.stack([rss, tss.astype(EXTENDED), mss.astype(EXTENDED)])
 
+    def orthonormal_blocks(self, factor: Factor) -> Iterator[tuple[int, int, Floats]]:
+        """Yield ``(start, stop, Q)`` of the rows of positive weight: ``Q = W^1/2 C R^-1``, a block at a time.
+
+        The rows of ``Q`` are those of the design's orthonormal factor: a row's leverage is
+        ``|Q_i|^2``, and ``Q' diag(omega) Q`` is the meat of a sandwich covariance.
+        """
+        x, _, w = self.rows
+        root = np.sqrt(w)
+        for start in range(0, len(x), CHUNK_ROWS):
+            stop = start + CHUNK_ROWS
+            columns = factor.columns(x[start:stop]) * root[start:stop, None]
+            yield start, stop, factor.solved(np.asarray(columns.T, dtype=np.float64)).T
+
     def gradient(self, factor: Factor, u: LongFloats) -> LongFloats:
         """``C' W (y - C u)`` in the factor's columns, in extended precision."""
         x, y, w = self.rows
@@ -205,3 +233,45 @@ class Design:
                 residual *= w[start:stop, None]
             gradient += columns.T @ residual
         return gradient
+
+
+def design_rank(X: Floats, weight: Floats, fit_intercept: bool) -> int:
+    """Return the rank the fit reports: LinearRegression's ``rank_`` as ``fitting`` runs it.
+
+    That is, of the weighted (centred when fitted) design with columns scaled by a power
+    of two near their largest magnitude, singular values above ``eps * max(n, p)`` times
+    the largest.
+    """
+    scaled = X / column_scale(X)
+    if fit_intercept:
+        scaled = scaled - np.average(scaled, axis=0, weights=weight)
+    singular = np.linalg.svd(scaled * np.sqrt(weight)[:, None], compute_uv=False)
+    if singular.size == 0 or singular[0] == 0:
+        return 0
+    cutoff = np.finfo(np.float64).eps * max(X.shape) * singular[0]
+    return int(np.sum(singular > cutoff))
+
+
+def condition_number(x: Floats, w: Floats, fit_intercept: bool, factor: Factor | None) -> float | None:
+    """Return statsmodels' ``condition_number``: largest over smallest singular value.
+
+    Of the raw weighted design ``A = [1, x] * sqrt(w)``. With a factor ``C = QR`` of the
+    shifted and scaled design, ``A = C T`` for a small triangular ``T``, so ``A`` has the
+    singular values of ``R T``: no second pass over the rows.
+    """
+    if factor is not None:
+        scale = np.diag(factor.scale)
+        if factor.intercept_scale is None:
+            transform = scale
+        else:
+            top = factor.intercept_scale * np.concatenate([[1.0], factor.offset])
+            transform = np.vstack([top, np.hstack([np.zeros((len(factor.scale), 1)), scale])])
+        singular = np.linalg.svd(factor.r @ transform, compute_uv=False)
+    else:
+        design = np.hstack([np.ones((len(x), 1)), x]) if fit_intercept else x
+        singular = np.linalg.svd(design * np.sqrt(w)[:, None], compute_uv=False)
+    columns = x.shape[1] + int(fit_intercept)
+    smallest = singular.min() if len(singular) == columns else 0.0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ratio = float(singular.max() / smallest) if smallest > 0 else np.inf
+    return ratio if np.isfinite(ratio) else None

@@ -17,6 +17,7 @@ import sklearn
 from sklearn.linear_model import LinearRegression
 
 from service import statistics
+from service.anova import analyse_variance
 from service.design import Design, column_scale
 from service.errors import InvalidInput
 from service.request import FitRequest, FitResult, Intervals
@@ -53,8 +54,8 @@ def fit(request: FitRequest) -> FitResult:
     predictions = predict(request.X_test, coef, intercept)
     inference = None
     intervals = None
+    terms = list(request.feature_names or (f"x{j}" for j in range(X.shape[1])))
     if options.statistics or options.interval != "none":
-        terms = list(request.feature_names or (f"x{j}" for j in range(X.shape[1])))
         try:
             with np.errstate(all="ignore"):  # every statistic is checked for finiteness after
                 inference = statistics.infer(
@@ -62,7 +63,7 @@ def fit(request: FitRequest) -> FitResult:
                     coef=coef, intercept=intercept, positive=options.positive,
                     rank_deficient=rank is not None and rank < X.shape[1],
                     terms=terms, rank=rank, level=options.level,
-                    X_test=request.X_test, interval=options.interval,
+                    X_test=request.X_test, interval=options.interval, cov_type=options.cov_type,
                 )  # fmt: skip
         except statistics.UndefinedInterval as exc:
             raise InvalidInput(str(exc), "interval") from None
@@ -71,6 +72,14 @@ def fit(request: FitRequest) -> FitResult:
             lower, upper = aligned(inference.lower, request.test_rows), aligned(inference.upper, request.test_rows)
             assert lower is not None and upper is not None
             intervals = Intervals(lower, upper, options.level, options.interval)
+    anova = None
+    if options.anova:
+        with np.errstate(all="ignore"):  # every value is checked for finiteness
+            anova, remarks = analyse_variance(
+                design, coef, intercept, request.column_terms or tuple(terms),
+                full_rank=rank == X.shape[1], positive=options.positive,
+            )  # fmt: skip
+        warnings.extend(w for w in remarks if w not in warnings)
     return FitResult(
         coef=coef,
         intercept=intercept,
@@ -86,6 +95,7 @@ def fit(request: FitRequest) -> FitResult:
         formula=request.formula,
         design=request.design,
         n_dropped=request.n_dropped,
+        anova=anova,
     )
 
 

@@ -61,6 +61,7 @@ class Design:
     intercept: bool
     rows: np.ndarray
     state: dict[str, Any]
+    column_terms: tuple[str, ...] = ()  # the term (as formulaic names it: ``sqft:hood``) of each column
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,9 @@ def build_design(formula: Formula, table: Table, *, weight: str | None = None, m
         transforms=dict(matrices.rhs.model_spec.transform_state),
         feature_names=feature_names,
     )
-    return Design(term_matrix, target_matrix, feature_names, formula.targets, formula.intercept, rows, state.to_json())
+    owners = {j: str(term) for term, columns in matrices.rhs.model_spec.term_indices.items() for j in columns}
+    terms = tuple(owners[j] for j in range(len(owners)) if owners[j] != "1")
+    return Design(term_matrix, target_matrix, feature_names, formula.targets, formula.intercept, rows, state.to_json(), terms)
 
 
 def rebuild_design(state: object, table: Table, *, field: str = "model") -> NewRows:

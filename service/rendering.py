@@ -39,6 +39,8 @@ def render_json(result: FitResult) -> bytes:
         answer["n_dropped"] = result.n_dropped
     if result.statistics is not None:
         answer["statistics"] = result.statistics[0] if single else result.statistics
+    if result.anova is not None:
+        answer["anova"] = result.anova[0] if single else result.anova
     if result.intervals is not None:
         intervals = result.intervals
         answer["intervals"] = {

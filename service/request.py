@@ -20,6 +20,7 @@ from service.table import Table
 Endpoint = Literal["fit", "predict"]
 INTERVALS = ("none", "confidence", "prediction")
 MISSING = ("fail", "drop")
+COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class Options:
     interval: str = "none"
     level: float = 0.95
     missing: str = "fail"
+    cov_type: str = "nonrobust"
+    anova: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class FitRequest:
     n_dropped: int | None = None  # training rows left out for a missing value ("missing": "drop")
     test_rows: np.ndarray | None = None  # which rows of the test table X_test holds (the others: null)
     warnings: tuple[str, ...] = ()
+    column_terms: tuple[str, ...] | None = None  # the formula term of each feature (None: one term per feature)
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class FitResult:
     formula: str | None = None
     design: dict[str, object] | None = None
     n_dropped: int | None = None
+    anova: list[list[dict[str, object]]] | None = None  # one table per target
 
     @property
     def n_features(self) -> int:

@@ -3,7 +3,9 @@
 Pure numerics, no HTTP. ``infer`` takes the training data and the coefficients the fit
 already found and returns, per target, what R's ``summary(lm(...))`` prints (weighted least
 squares when there are sample weights), plus confidence or prediction intervals for query
-rows.
+rows. With ``cov_type`` HC0..HC3 the covariance of the coefficients is the sandwich of
+``service.robust``, and every statistic that rests on it follows (standard errors, t, p,
+intervals, a Wald F-test of the slopes).
 
 Accuracy comes from never forming ``X'X``: the inverse cross-product enters only through
 the triangular factor of the design's QR decomposition, and residuals are computed in
@@ -19,7 +21,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
 
-from service.design import Design, Factor, column_scale
+from service.design import Design, condition_number, design_rank
+from service.request import COV_TYPES
+from service.robust import sandwich
 
 Floats = NDArray[np.float64]
 LongFloats = NDArray[np.longdouble]
@@ -62,6 +66,7 @@ def infer(
     level: float,
     X_test: Floats | None = None,
     interval: str = "none",
+    cov_type: str = "nonrobust",
 ) -> Inference:
     """Compute R-style statistics per target, and intervals for ``X_test`` when asked.
 
@@ -70,6 +75,8 @@ def infer(
     (zeros without intercept); ``terms`` names the p features. Rows of weight 0 do not
     count. ``level`` is the coverage of coefficient intervals and of ``interval``
     ("confidence" for the mean, "prediction" for a new observation of weight 1).
+    ``cov_type`` is the covariance of the coefficients behind them ("nonrobust", "HC0"..
+    "HC3"; see ``service.robust``).
 
     Statistics that do not exist are None, with a sentence in ``warnings``. Intervals
     that do not exist (zero residual degrees of freedom, rank deficiency, ``positive``)
@@ -81,6 +88,8 @@ def infer(
         raise ValueError(f"level must be in (0, 1). Got {level!r} instead.")
     if interval != "none" and X_test is None:
         raise ValueError(f"interval {interval!r} needs X_test.")
+    if cov_type not in COV_TYPES:
+        raise ValueError(f"cov_type must be one of {', '.join(COV_TYPES)}. Got {cov_type!r} instead.")
     X, Y, weight, fit_intercept = design.X, design.Y, design.weight, design.fit_intercept
     if design.n_used == 0:
         raise ValueError("sample_weight must have at least one positive weight.")
@@ -92,7 +101,7 @@ def infer(
     # An exactly singular factor means the caller's rank missed a deficiency.
     deficient = deficient or (factor is not None and not np.all(np.diag(factor.r)))
     if rank is None or not deficient:
-        rank = _rank(X, weight, fit_intercept) if deficient else p
+        rank = design_rank(X, weight, fit_intercept) if deficient else p
     df = max(n - rank - int(fit_intercept), 0)
     warnings: list[str] = []
 
@@ -119,9 +128,24 @@ def infer(
     sums = design.sums_of_squares(coef, intercept)
     factor = None if why else factor
     coef_factors = None if factor is None else factor.coefficient_factors()
-    condition = _condition_number(x, w, fit_intercept, factor)
+    condition = condition_number(x, w, fit_intercept, factor)
     if condition is None:
         warnings.append("condition_number is null because the design has a zero singular value.")
+    robust = robust_variances = walds = None
+    if factor is not None and cov_type != "nonrobust":
+        robust = sandwich(design, factor, coef, intercept, cov_type)
+        if robust is None:
+            undefined = (
+                f"cov_type {cov_type!r} divides by 1 - leverage, and a training row has a leverage of 1 "
+                "(the fit passes through it whatever its target, as through the only row of a category)"
+            )
+            warnings.append(f"The F-test and every coefficient's {_join(_INFERENCE_KEYS)} are null because {undefined}.")
+            if interval != "none":
+                raise UndefinedInterval(f"A {interval} interval cannot be computed because {undefined}; use 'HC0' or 'HC1'.")
+            factor = coef_factors = None
+        else:
+            robust_variances = robust.coefficient_variances()
+            walds = robust.wald(np.asarray(factor.coordinates(coef, intercept), dtype=np.float64))
 
     names = ["(Intercept)", *terms] if fit_intercept else list(terms)
     statistics = []
@@ -129,8 +153,13 @@ def infer(
         estimates = coef[target]
         if fit_intercept:
             estimates = np.concatenate([intercept[target : target + 1], estimates])
-        raw = _summary(sums[:, target], estimates, coef_factors, n, df, p, fit_intercept, level)
+        variances = None if coef_factors is None else coef_factors * float(sums[0, target] / df)
+        if robust_variances is not None:
+            variances = robust_variances[target]
+        wald = None if walds is None else walds[target]
+        raw = _summary(sums[:, target], estimates, variances, wald, n, df, p, fit_intercept, level)
         raw["condition_number"] = condition
+        raw["cov_type"] = cov_type
         clean, lost = _finite_statistics(raw, names, estimates)
         statistics.append(clean)
         if lost:
@@ -142,78 +171,47 @@ def infer(
 
     lower = upper = None
     if interval != "none" and X_test is not None and factor is not None:
-        sigma = np.asarray(np.sqrt(sums[0] / df), dtype=np.float64)
-        lower, upper = _intervals(factor, X_test, coef, intercept, sigma, df, level, interval == "prediction")
+        scale = np.asarray(sums[0] / df, dtype=np.float64)
+        if robust is None:
+            spread = factor.variance_factors(X_test)[:, None] * scale
+        else:
+            spread = robust.prediction_variances(X_test)
+        if interval == "prediction":
+            spread = spread + scale  # a new observation of weight 1
+        lower, upper = _intervals(X_test, coef, intercept, spread, df, level)
     unique = list(dict.fromkeys(warnings))
     return Inference(statistics=statistics, lower=lower, upper=upper, warnings=unique)
-
-
-def _rank(X: Floats, weight: Floats, fit_intercept: bool) -> int:
-    """Return the rank the fit reports: LinearRegression's ``rank_`` as ``fitting`` runs it.
-
-    That is, of the weighted (centred when fitted) design with columns scaled by a power
-    of two near their largest magnitude, singular values above ``eps * max(n, p)`` times
-    the largest.
-    """
-    scaled = X / column_scale(X)
-    if fit_intercept:
-        scaled = scaled - np.average(scaled, axis=0, weights=weight)
-    singular = np.linalg.svd(scaled * np.sqrt(weight)[:, None], compute_uv=False)
-    if singular.size == 0 or singular[0] == 0:
-        return 0
-    cutoff = np.finfo(np.float64).eps * max(X.shape) * singular[0]
-    return int(np.sum(singular > cutoff))
-
-
-def _condition_number(x: Floats, w: Floats, fit_intercept: bool, factor: Factor | None) -> float | None:
-    """Return statsmodels' ``condition_number``: largest over smallest singular value.
-
-    Of the raw weighted design ``A = [1, x] * sqrt(w)``. With a factor ``C = QR`` of the
-    shifted and scaled design, ``A = C T`` for a small triangular ``T``, so ``A`` has the
-    singular values of ``R T``: no second pass over the rows.
-    """
-    if factor is not None:
-        scale = np.diag(factor.scale)
-        if factor.intercept_scale is None:
-            transform = scale
-        else:
-            top = factor.intercept_scale * np.concatenate([[1.0], factor.offset])
-            transform = np.vstack([top, np.hstack([np.zeros((len(factor.scale), 1)), scale])])
-        singular = np.linalg.svd(factor.r @ transform, compute_uv=False)
-    else:
-        design = np.hstack([np.ones((len(x), 1)), x]) if fit_intercept else x
-        singular = np.linalg.svd(design * np.sqrt(w)[:, None], compute_uv=False)
-    columns = x.shape[1] + int(fit_intercept)
-    smallest = singular.min() if len(singular) == columns else 0.0
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ratio = float(singular.max() / smallest) if smallest > 0 else np.inf
-    return ratio if np.isfinite(ratio) else None
 
 
 def _summary(
     sums: LongFloats,
     estimates: Floats,
-    coef_factors: Floats | None,
+    variances: Floats | None,
+    wald: float | None,
     n: int,
     df: int,
     p: int,
     fit_intercept: bool,
     level: float,
 ) -> dict[str, object]:
-    """Return one target's statistics as numpy numbers, possibly not finite or None."""
+    """Return one target's statistics as numpy numbers, possibly not finite or None.
+
+    ``variances`` are the coefficients' (None where they do not exist); ``wald`` the F
+    statistic of a robust covariance (None: the classical one, from the sums of squares).
+    """
     rss, tss, mss = sums
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         raw: dict[str, object] = {"r_squared": 1 - rss / tss, "df_residual": df}
         if df > 0:
             raw["adj_r_squared"] = 1 - rss / tss * (n - int(fit_intercept)) / df
             raw["residual_std_error"] = np.sqrt(rss / df)
-        if coef_factors is None:
+        if variances is None:
             return raw
-        f_value = (mss / p) / (rss / df)
+        f_value = (mss / p) / (rss / df) if wald is None else wald
         raw["f_statistic"] = f_value
-        raw["f_p_value"] = stats.f.sf(float(f_value), p, df)
-        sigma = float(np.sqrt(rss / df))
-        errors = sigma * np.sqrt(coef_factors)
+        # no p-value for a statistic that does not exist (an exact fit's)
+        raw["f_p_value"] = stats.f.sf(float(f_value), p, df) if np.isfinite(f_value) else np.nan
+        errors = np.sqrt(variances)
         t_values = estimates / errors
         quantile = stats.t.isf((1 - level) / 2, df)
         raw["coefficients"] = {
@@ -248,6 +246,7 @@ def _finite_statistics(
     out["df_residual"] = raw["df_residual"]
     for key in ("f_statistic", "f_p_value", "condition_number"):
         out[key] = number(key, raw.get(key))
+    out["cov_type"] = raw["cov_type"]
     per_term = raw.get("coefficients")
     coefficients = []
     for i, term in enumerate(names):
@@ -276,20 +275,12 @@ def _join(words: tuple[str, ...] | list[str]) -> str:
 
 
 def _intervals(
-    factor: Factor,
-    X_test: Floats,
-    coef: Floats,
-    intercept: Floats,
-    sigma: Floats,
-    df: int,
-    level: float,
-    new_observation: bool,
+    X_test: Floats, coef: Floats, intercept: Floats, spread: Floats, df: int, level: float
 ) -> tuple[Floats, Floats]:
-    """Return lower and upper bounds (m, k) around the predictions of ``X_test``."""
+    """Return lower and upper bounds (m, k) around the predictions of ``X_test``, of variances ``spread``."""
     predictions = X_test @ coef.T + intercept
-    spread = factor.variance_factors(X_test)[:, None] + (1.0 if new_observation else 0.0)
     with np.errstate(over="ignore", invalid="ignore"):
-        half = stats.t.isf((1 - level) / 2, df) * np.sqrt(spread) * sigma
+        half = stats.t.isf((1 - level) / 2, df) * np.sqrt(spread)
         lower, upper = predictions - half, predictions + half
     if not (np.all(np.isfinite(lower)) and np.all(np.isfinite(upper))):
         raise UndefinedInterval("The interval bounds overflow (they are not finite numbers).")

@@ -86,6 +86,7 @@ def design_request(request: FitRequest | TableRequest, limits: Limits) -> FitReq
         n_dropped=n_dropped if options.missing == "drop" else None,
         test_rows=test_rows,
         warnings=warnings,
+        column_terms=design.column_terms,
     )
 
 

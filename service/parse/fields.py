@@ -6,7 +6,7 @@ import numpy as np
 
 from service.errors import InvalidInput, describe
 from service.parse.values import Matrix
-from service.request import INTERVALS, MISSING, Options
+from service.request import COV_TYPES, INTERVALS, MISSING, Options
 from service.settings import Limits
 from service.table import Table
 
@@ -37,7 +37,7 @@ class Fields:
 
 def read_options(fields: Fields, present: set[str], has_test: bool, test: str = "X_test") -> Options:
     """Read the options, each with its default when absent."""
-    flags = {}
+    flags: dict[str, bool] = {}
     for name in ("fit_intercept", "positive", "statistics"):
         if name in present:
             value = fields.value(name)
@@ -69,6 +69,18 @@ def read_options(fields: Fields, present: set[str], has_test: bool, test: str = 
         if value not in MISSING or not isinstance(value, str):
             raise InvalidInput(f"'missing' must be \"fail\" or \"drop\". Got {describe(value)} instead.", "missing")
         missing = value
+    cov_type = "nonrobust"
+    if "cov_type" in present:
+        value = fields.value("cov_type")
+        if value not in COV_TYPES or not isinstance(value, str):
+            choices = ", ".join(f'"{name}"' for name in COV_TYPES)
+            raise InvalidInput(f"'cov_type' must be one of {choices}. Got {describe(value)} instead.", "cov_type")
+        cov_type = value
+    if "anova" in present:
+        value = fields.value("anova")
+        if value is not True and value is not False:
+            raise InvalidInput(f"'anova' must be true or false. Got {describe(value)} instead.", "anova")
+        flags["anova"] = value
     return Options(
         fit_intercept=flags.get("fit_intercept", True),
         positive=flags.get("positive", False),
@@ -76,16 +88,18 @@ def read_options(fields: Fields, present: set[str], has_test: bool, test: str = 
         interval=interval,
         level=level,
         missing=missing,
+        cov_type=cov_type,
+        anova=flags.get("anova", False),
     )
 
 
 def check_statistics_size(options: Options, features: int, targets: int, limits: Limits) -> None:
-    """Refuse statistics (or intervals) past the size limit: their cost grows with targets x terms."""
-    if not options.statistics and options.interval == "none":
+    """Refuse statistics (intervals, anova) past the size limit: their cost grows with targets x terms."""
+    if not options.statistics and options.interval == "none" and not options.anova:
         return
     terms = targets * (features + int(options.fit_intercept))
     if terms > limits.max_statistics_terms:
-        field = "statistics" if options.statistics else "interval"
+        field = "statistics" if options.statistics else "interval" if options.interval != "none" else "anova"
         raise InvalidInput(
             f"'{field}' asks for {terms} coefficient statistics ({targets} targets x "
             f"{features + int(options.fit_intercept)} terms), but at most {limits.max_statistics_terms} "
@@ -95,7 +109,7 @@ def check_statistics_size(options: Options, features: int, targets: int, limits:
 
 
 #: Fields that need the training data, in either form: with a ``model``, each is a 422 naming ``model``.
-TRAINING_ONLY = ("X_train", "y_train", "sample_weight", "train", "formula", "target", "weight", "statistics", "interval")
+TRAINING_ONLY = ("X_train", "y_train", "sample_weight", "train", "formula", "target", "weight", "statistics", "interval", "cov_type", "anova")
 
 
 def check_model_alone(endpoint: str, present: set[str]) -> None:

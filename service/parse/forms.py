@@ -24,9 +24,10 @@ from service.table import Table
 
 PARAMETERS = (
     "formula", "target", "weight", "fit_intercept", "positive", "statistics", "interval", "level", "missing",
+    "cov_type", "anova",
 )  # fmt: skip
 PARTS = ("train", "test", *PARAMETERS)
-FLAGS = ("fit_intercept", "positive", "statistics")
+FLAGS = ("fit_intercept", "positive", "statistics", "anova")
 TRUTH = {"true": True, "1": True, "false": False, "0": False}
 
 Params = Mapping[str, "str | list[str]"]

@@ -30,7 +30,7 @@ from service.settings import Limits
 
 FIELDS = (
     "X_train", "y_train", "X_test", "sample_weight", "fit_intercept",
-    "positive", "statistics", "interval", "level", "model", "missing",
+    "positive", "statistics", "interval", "level", "model", "missing", "cov_type", "anova",
 )  # fmt: skip
 #: The fields of the table form, in the order in which the first one present is named when
 #: a request mixes the two forms.
