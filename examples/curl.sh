@@ -22,6 +22,9 @@ curl -F train=@examples/data/train.csv -F test=@examples/data/test.csv -F target
 curl -F train=@examples/data/train.csv -F test=@examples/data/test.csv -F target=price -F interval=prediction -H 'Accept: text/csv' $URL/predict
 # A table with a text column and gaps, fitted from a formula; incomplete rows left out.
 curl --data-binary @examples/data/housing.csv -H 'Content-Type: text/csv' "$URL/fit?formula=price~sqft%2Bage%2Bhood&missing=drop"
+# R's anova table of a formula fit, and HC3 (heteroskedasticity-consistent) standard errors.
+curl --data-binary @examples/data/housing.csv -H 'Content-Type: text/csv' "$URL/fit?formula=price~sqft%2Bhood&missing=drop&anova=true"
+curl --data-binary @examples/data/housing.csv -H 'Content-Type: text/csv' "$URL/fit?formula=price~sqft%2Bhood&missing=drop&statistics=true&cov_type=HC3"
 # Train once, predict many: send a whole earlier answer back as the model.
 curl -s --json @examples/fit.json $URL/fit | jq '{model: ., X_test: {size: [90], rooms: [3], age: [5]}}' | curl --json @- $URL/predict
 # A picture of the fit: points, fitted line, predictions and their 95% prediction band.
