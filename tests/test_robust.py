@@ -242,3 +242,21 @@ def test_unknown_cov_type_is_a_value_error(data: dict[str, np.ndarray]) -> None:
     assert design.factor is not None
     with pytest.raises(ValueError, match="cov_type"):
         sandwich(design, design.factor, coef, intercept, "nonrobust")
+
+
+def test_wald_test_of_one_slope_is_its_t_squared(client: testing.TestClient, data: dict[str, np.ndarray]) -> None:
+    answer = post(client, "/fit", {"X_train": data["X"][:, :1].tolist(), "y_train": data["y"].tolist(),
+                                   "statistics": True, "cov_type": "HC3"})  # fmt: skip
+    stats = answer["statistics"]
+    t_value = stats["coefficients"][1]["t_value"]
+    assert stats["f_statistic"] == pytest.approx(t_value**2, rel=1e-12)
+    assert stats["f_p_value"] == pytest.approx(stats["coefficients"][1]["p_value"], rel=1e-10)
+
+
+def test_rank_deficiency_still_nulls_robust_statistics(client: testing.TestClient, data: dict[str, np.ndarray]) -> None:
+    X = np.column_stack([data["X"], data["X"][:, 0] * 2])
+    answer = post(client, "/fit", {"X_train": X.tolist(), "y_train": data["y"].tolist(), "statistics": True, "cov_type": "HC1"})
+    stats = answer["statistics"]
+    assert stats["cov_type"] == "HC1" and stats["f_statistic"] is None
+    assert all(row["std_error"] is None for row in stats["coefficients"])
+    assert any("rank deficient" in warning for warning in answer["warnings"])
