@@ -139,9 +139,9 @@ def infer(
                 f"cov_type {cov_type!r} divides by 1 - leverage, and a training row has a leverage of 1 "
                 "(the fit passes through it whatever its target, as through the only row of a category)"
             )
-            warnings.append(f"The F-test and every coefficient's {_join(_INFERENCE_KEYS)} are null because {undefined}.")
-            if interval != "none":
-                raise UndefinedInterval(f"A {interval} interval cannot be computed because {undefined}; use 'HC0' or 'HC1'.")
+            fed = f"The F-test, every coefficient's {_join(_INFERENCE_KEYS)}"
+            fed += " and the interval bounds" if interval != "none" else ""
+            warnings.append(f"{fed} are null because {undefined}; 'HC0' and 'HC1' exist there.")
             factor = coef_factors = None
         else:
             robust_variances = robust.coefficient_variances()
@@ -179,6 +179,9 @@ def infer(
         if interval == "prediction":
             spread = spread + scale  # a new observation of weight 1
         lower, upper = _intervals(X_test, coef, intercept, spread, df, level)
+    elif interval != "none" and X_test is not None:
+        # the covariance does not exist (a leverage of 1): null bounds, as a warning says
+        lower = upper = np.full((len(X_test), Y.shape[1]), np.nan)
     unique = list(dict.fromkeys(warnings))
     return Inference(statistics=statistics, lower=lower, upper=upper, warnings=unique)
 

@@ -183,12 +183,21 @@ def test_leverage_of_one_is_fine_for_hc0_and_hc1(client: testing.TestClient, cov
     assert rel([r["std_error"] for r in answer["statistics"]["coefficients"]][:2], model.bse[:2]) < RTOL
 
 
-def test_leverage_of_one_refuses_an_interval(client: testing.TestClient) -> None:
+@pytest.mark.parametrize("interval", ["confidence", "prediction"])
+def test_leverage_of_one_gives_null_interval_bounds(client: testing.TestClient, interval: str) -> None:
     X, y = single_row_level()
-    answer = client.simulate_post("/predict", json={"X_train": X.tolist(), "y_train": y.tolist(), "X_test": [[0.0, 0.0]],
-                                                    "interval": "confidence", "cov_type": "HC3"})  # fmt: skip
-    assert answer.status_code == 422 and answer.json["field"] == "interval"
-    assert "leverage of 1" in answer.json["detail"]
+    body = {"X_train": X.tolist(), "y_train": y.tolist(), "X_test": [[0.0, 0.0], [1.0, 1.0]], "interval": interval,
+            "cov_type": "HC3"}  # fmt: skip
+    answer = post(client, "/predict", body)
+    assert answer["intervals"]["lower"] == [None, None] and answer["intervals"]["upper"] == [None, None]
+    assert answer["predictions"][0] is not None
+    assert any("interval bounds are null" in warning and "leverage of 1" in warning for warning in answer["warnings"])
+    csv = client.simulate_post("/predict", json=body, headers={"Accept": "text/csv"})
+    assert csv.status_code == 200 and csv.text.splitlines()[1].endswith(",,")
+    # one feature, the lone row at 1: a picture without a band
+    picture = client.simulate_post("/predict", json={**body, "X_train": X[:, 1:].tolist(), "X_test": [[0.5]]},
+                                   headers={"Accept": "image/svg+xml"})  # fmt: skip
+    assert picture.status_code == 200 and picture.text.startswith("<?xml")
 
 
 def test_zero_weight_rows_take_no_part(data: dict[str, np.ndarray]) -> None:
