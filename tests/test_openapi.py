@@ -1,8 +1,17 @@
-"""Tests of the OpenAPI document against the contract."""
+"""The OpenAPI document (service/openapi.py, service/openapi.json) against the contract and the code.
+
+Two kinds of checks. The contract's endpoints and fields are written out here, apart from
+the document, so that a change to either side fails a test. And what the code spells as
+well as the document (field names and their order, query parameters, form parts, enums,
+defaults, the fields a ``model`` excludes, the errors table, the keys of an answer) is
+read from the code and held equal to the document: the document is the one place a
+reader looks, and these tests keep it true.
+"""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from typing import Any
 
@@ -13,11 +22,16 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from urllib3 import encode_multipart_formdata
 
+import service
+from service import openapi
+from service.errors import TITLES
 from service.openapi import build_document
-from service.parse.forms import PARAMETERS, PARTS
+from service.parse.fields import TRAINING_ONLY
+from service.parse.forms import FLAGS, PARAMETERS, PARTS
+from service.parse.rules import KNOWN
+from service.request import INTERVALS, MISSING, Options
 
-# The contract's endpoints and fields, written out here apart from service/openapi.py, so that a
-# change to either side fails a test.
+# The contract's endpoints and fields, written out here apart from the document.
 ENDPOINTS = [("post", "/fit"), ("post", "/predict"), ("get", "/health"),
              ("get", "/openapi.json"), ("get", "/docs"), ("get", "/metrics")]
 REQUEST_FIELDS = ["X_train", "y_train", "X_test", "sample_weight", "fit_intercept",
@@ -44,7 +58,7 @@ def document() -> dict[str, Any]:
 
 
 def deref(document: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
-    """Follow `$ref`s inside the document until a node without one."""
+    """Follow `$ref`s inside the document until a node without one (siblings of a `$ref` dropped)."""
     while "$ref" in node:
         target = document
         for part in node["$ref"].removeprefix("#/").split("/"):
@@ -63,6 +77,24 @@ def request_schema(document: dict[str, Any], path: str) -> dict[str, Any]:
     """Return the JSON request schema of a POST path, references followed."""
     body = deref(document, operation(document, "post", path)["requestBody"])
     return deref(document, body["content"]["application/json"]["schema"])
+
+
+def answer_schema(document: dict[str, Any], path: str) -> dict[str, Any]:
+    """Return the JSON schema of the 200 answer of a POST path, references followed."""
+    ok = deref(document, operation(document, "post", path)["responses"]["200"])
+    return deref(document, ok["content"]["application/json"]["schema"])
+
+
+def form_schema(document: dict[str, Any], path: str) -> dict[str, Any]:
+    """Return the multipart schema of a POST path, references followed."""
+    media = operation(document, "post", path)["requestBody"]["content"]["multipart/form-data"]
+    return deref(document, media["schema"])
+
+
+def parameters(document: dict[str, Any], path: str) -> list[dict[str, Any]]:
+    """Return the query parameters of a POST path, references followed."""
+    return [deref(document, parameter)
+            for parameter in operation(document, "post", path)["parameters"]]
 
 
 def validator(document: dict[str, Any], name: str) -> Draft202012Validator:
@@ -85,23 +117,55 @@ def test_validation_catches_a_broken_document(document: dict[str, Any]) -> None:
         validate(broken, cls=OpenAPIV31SpecValidator)
 
 
+def test_every_reference_points_at_something(document: dict[str, Any]) -> None:
+    def references(node: object) -> list[str]:
+        if isinstance(node, dict):
+            own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+            return own + [ref for value in node.values() for ref in references(value)]
+        if isinstance(node, list):
+            return [ref for value in node for ref in references(value)]
+        return []
+
+    used = set(references(document))
+    for ref in used:
+        assert deref(document, {"$ref": ref}), ref
+    # Nothing in components is left unused (an entry no one points at is a stale copy),
+    # but NotFound: 404 answers a path that is not in the document.
+    declared = {f"#/components/{kind}/{name}" for kind, entries in document["components"].items()
+                if kind != "securitySchemes" for name in entries}
+    assert declared - used == {"#/components/responses/NotFound"}
+
+
 def test_info_carries_the_version() -> None:
     info = build("9.8.7")["info"]
+    assert list(info) == ["title", "version", "description"]
     assert info["title"] == "fitserve"
     assert info["version"] == "9.8.7"
     assert info["description"]
 
 
+def test_the_data_file_holds_everything_but_the_version() -> None:
+    source = json.loads(openapi._TEXT)
+    assert "version" not in source["info"]
+    built = build("9.8.7")
+    del built["info"]["version"]
+    assert built == source
+
+
 def test_documents_are_independent() -> None:
     first = build("1")
     first["components"]["schemas"]["Problem"]["required"].append("oops")
-    first["paths"]["/fit"]["post"]["requestBody"]["content"]["application/json"][
-        "examples"]["rows"]["value"]["X_train"].append([9, 9])
+    first["components"]["examples"]["rows"]["value"]["X_train"].append([9, 9])
     second = build("1")
     assert "oops" not in second["components"]["schemas"]["Problem"]["required"]
     assert second == build("1")
-    assert second["paths"]["/fit"]["post"]["requestBody"]["content"]["application/json"][
-        "examples"]["rows"]["value"]["X_train"] == [[1, 2], [2, 1], [3, 5]]
+    assert second["components"]["examples"]["rows"]["value"]["X_train"] == [[1, 2], [2, 1], [3, 5]]
+
+
+def test_the_app_serves_the_document(client: falcon.testing.TestClient) -> None:
+    answer = client.simulate_get("/openapi.json")
+    assert answer.status_code == 200
+    assert answer.json == build(service.__version__)
 
 
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
@@ -124,12 +188,86 @@ def test_request_fields_are_the_contract(document: dict[str, Any], path: str) ->
     assert schema["additionalProperties"] is False
 
 
+@pytest.mark.parametrize("path", POSTS)
+def test_request_fields_are_the_ones_the_rules_check_in_their_order(document: dict[str, Any],
+                                                                  path: str) -> None:
+    documented = list(request_schema(document, path)["properties"])
+    expected = [name for name in KNOWN if path == "/predict" or name != "model"]
+    assert documented == expected
+
+
+@pytest.mark.parametrize("path", POSTS)
+def test_defaults_are_the_ones_the_code_fills_in(document: dict[str, Any], path: str) -> None:
+    defaults = {field.name: field.default for field in dataclasses.fields(Options)}
+    for schema in (request_schema(document, path), form_schema(document, path)):
+        documented = {name: prop["default"] for name, prop in schema["properties"].items()
+                      if "default" in prop}
+        assert documented == defaults
+        assert all(type(documented[name]) is type(value) for name, value in defaults.items())
+
+
+def test_enums_are_the_ones_the_code_reads(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    assert schemas["IntervalOption"]["enum"] == list(INTERVALS)
+    assert schemas["MissingOption"]["enum"] == list(MISSING)
+    kinds = [kind for kind in INTERVALS if kind != "none"]
+    assert schemas["FitAnswer"]["properties"]["intervals"]["properties"]["kind"]["enum"] == kinds
+    assert schemas["FitRequest"]["if"]["properties"]["interval"]["enum"] == kinds
+
+
+@pytest.mark.parametrize("path", POSTS)
+def test_a_field_shares_one_schema_as_json_field_form_field_and_query_parameter(
+        document: dict[str, Any], path: str) -> None:
+    body = request_schema(document, path)["properties"]
+    form = form_schema(document, path)["properties"]
+    for parameter in parameters(document, path):
+        name = parameter["name"]
+        assert body[name]["$ref"] == form[name]["$ref"] == parameter["schema"]["$ref"], name
+
+
+def test_model_excludes_the_fields_the_rules_refuse_with_it(document: dict[str, Any]) -> None:
+    excluded = request_schema(document, "/predict")["dependentSchemas"]["model"]["not"]["anyOf"]
+    assert [name for alternative in excluded for name in alternative["required"]] == list(TRAINING_ONLY)
+
+
+def answers(client: falcon.testing.TestClient) -> list[dict[str, Any]]:
+    """Answers of the app to requests that, together, ask for every optional part of an answer."""
+    bodies = [
+        {"X_train": {"a": [1, 2, 3, 4], "b": [1, 0, 2, 5]}, "y_train": {"u": [1, 2, 4, 3]},
+         "X_test": {"a": [5], "b": [1]}, "statistics": True, "interval": "confidence"},
+        {"train": {"x": [1, 2, 3, 4, None], "g": ["p", "q", "p", "q", "p"], "y": [1, 3, 2, 5, 4]},
+         "formula": "y ~ x + g", "missing": "drop", "test": {"x": [2], "g": ["q"]}},
+        {"X_train": [[1, 2], [2, 1], [3, 5]], "y_train": [[1, 2], [2, 3], [4, 4]]},
+    ]
+    given = []
+    for body in bodies:
+        answer = client.simulate_post("/fit", json=body)
+        assert answer.status_code == 200, answer.text
+        given.append(answer.json)
+    return given
+
+
 def test_answer_fields_are_the_contract(document: dict[str, Any]) -> None:
     for path in POSTS:
-        ok = operation(document, "post", path)["responses"]["200"]
-        schema = deref(document, ok["content"]["application/json"]["schema"])
-        assert set(schema["properties"]) == set(ANSWER_FIELDS)
+        assert set(answer_schema(document, path)["properties"]) == set(ANSWER_FIELDS)
+        ok = deref(document, operation(document, "post", path)["responses"]["200"])
         assert "text/csv" in ok["content"]
+
+
+def test_answer_fields_are_the_ones_the_app_gives(document: dict[str, Any],
+                                                  client: falcon.testing.TestClient) -> None:
+    schema = answer_schema(document, "/fit")
+    given = answers(client)
+    for answer in given:
+        validator(document, "FitAnswer").validate(answer)
+        assert set(answer) <= set(schema["properties"]), set(answer) - set(schema["properties"])
+        assert set(schema["required"]) <= set(answer)
+    assert set().union(*given) == set(schema["properties"])
+    statistics = document["components"]["schemas"]["Statistics"]
+    block = given[0]["statistics"]
+    assert list(block) == statistics["required"] == list(statistics["properties"])
+    term = statistics["properties"]["coefficients"]["items"]
+    assert list(block["coefficients"][0]) == term["required"] == list(term["properties"])
 
 
 @pytest.mark.parametrize("path", POSTS)
@@ -140,6 +278,17 @@ def test_error_statuses_answer_problem_json(document: dict[str, Any], path: str,
     schema = deref(document, response["content"]["application/problem+json"]["schema"])
     assert set(schema["required"]) == {"title", "status", "detail"}
     assert "field" in schema["properties"]
+
+
+def test_the_errors_table_is_the_one_the_code_titles(document: dict[str, Any]) -> None:
+    for path in POSTS:
+        statuses = {int(status) for status in operation(document, "post", path)["responses"]}
+        # 404 answers paths the document does not have, so no operation lists it.
+        assert statuses - {200} == set(TITLES) - {404}
+    assert "404" in document["info"]["description"]
+    errors = [name for name, response in document["components"]["responses"].items()
+              if "application/problem+json" in response["content"]]
+    assert len(errors) == len(TITLES)
 
 
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
@@ -171,19 +320,23 @@ def test_content_types(document: dict[str, Any], path: str) -> None:
 @pytest.mark.parametrize("path", POSTS)
 def test_query_parameters_are_the_ones_tables_reads(document: dict[str, Any],
                                                     path: str) -> None:
-    parameters = operation(document, "post", path)["parameters"]
-    assert [parameter["name"] for parameter in parameters] == list(PARAMETERS)
-    for parameter in parameters:
+    given = parameters(document, path)
+    assert [parameter["name"] for parameter in given] == list(PARAMETERS)
+    for parameter in given:
         assert parameter["in"] == "query" and parameter["required"] is False
         assert "multipart/form-data" in parameter["description"]
-        if parameter["schema"].get("type") == "boolean":
-            assert "`1` or `0`" in parameter["description"]
+        schema = deref(document, parameter["schema"])
+        # No default: Swagger UI would fill it in, and any query parameter on a JSON body is a 422.
+        assert "default" not in parameter["schema"] and "default" not in schema
+        flag = schema["type"] == "boolean"
+        assert flag == (parameter["name"] in FLAGS)
+        assert flag == ("`1` or `0`" in parameter["description"])
 
 
 @pytest.mark.parametrize("path", POSTS)
 def test_form_parts_are_the_ones_tables_reads(document: dict[str, Any], path: str) -> None:
     media = operation(document, "post", path)["requestBody"]["content"]["multipart/form-data"]
-    form = deref(document, media["schema"])
+    form = form_schema(document, path)
     assert list(form["properties"]) == list(PARTS)
     assert form["additionalProperties"] is False
     assert form["required"] == (["train", "test"] if path == "/predict" else ["train"])
@@ -204,7 +357,7 @@ def test_csv_on_predict_is_documented_as_a_422(document: dict[str, Any]) -> None
 
 def examples(document: dict[str, Any]) -> list[tuple[str, str, str, Any]]:
     """List every request example of the document: (path, media type, name, value)."""
-    return [(path, media, name, example["value"])
+    return [(path, media, name, deref(document, example)["value"])
             for path in POSTS
             for media, body in operation(document, "post", path)["requestBody"]
             ["content"].items()
@@ -215,6 +368,16 @@ def test_every_body_but_csv_on_predict_has_examples(document: dict[str, Any]) ->
     given = {(path, media) for path, media, _, _ in examples(document)}
     expected = {(path, media) for path in POSTS for media in BODIES}
     assert given == expected - {("/predict", "text/csv")}
+
+
+def test_each_example_is_spelled_once(document: dict[str, Any]) -> None:
+    values = [json.dumps(example["value"], sort_keys=True)
+              for example in document["components"]["examples"].values()]
+    assert len(values) == len(set(values))
+    for path in POSTS:
+        for body in operation(document, "post", path)["requestBody"]["content"].values():
+            for example in body.get("examples", {}).values():
+                assert "$ref" in example and "value" not in example
 
 
 def test_examples_match_their_schemas(document: dict[str, Any]) -> None:
@@ -245,7 +408,7 @@ def test_examples_answer_200(document: dict[str, Any],
 def test_a_csv_body_on_predict_answers_the_documented_422(
         document: dict[str, Any], client: falcon.testing.TestClient) -> None:
     table = operation(document, "post", "/fit")["requestBody"]["content"]["text/csv"]
-    body = next(iter(table["examples"].values()))["value"]
+    body = deref(document, next(iter(table["examples"].values())))["value"]
     answer = client.simulate_post("/predict", body=body.encode(),
                                   headers={"Content-Type": "text/csv"})
     assert answer.status_code == 422
@@ -259,10 +422,14 @@ def test_a_csv_body_on_predict_answers_the_documented_422(
                     "X_test": [{"age": 35}], "interval": "prediction", "level": 0.9}),
     ("FitRequest", {"X_train": [1, 2], "y_train": [1, 2], "sample_weight": [0, 1],
                     "fit_intercept": False, "positive": True, "statistics": True}),
+    ("FitRequest", {"train": {"x": [1, 2], "g": ["a", None]}, "formula": "y ~ x",
+                    "missing": "drop"}),
     ("PredictRequest", SEED),
     ("PredictRequest", {"model": {"coef": [1.0], "intercept": 0.5, "n_samples": None},
                         "X_test": [1, 2]}),
-], ids=["rows", "flat-and-two-targets", "named", "options", "seed", "model"])
+    ("PredictRequest", {"model": {"coef": [1.0], "intercept": 0.5}, "test": [{"x": 1}]}),
+], ids=["rows", "flat-and-two-targets", "named", "options", "table", "seed", "model",
+        "model-and-test-table"])
 def test_valid_requests(document: dict[str, Any], name: str,
                         body: dict[str, Any]) -> None:
     validator(document, name).validate(body)
@@ -282,15 +449,19 @@ def test_valid_requests(document: dict[str, Any], name: str,
     ("FitRequest", {"level": 1}),
     ("FitRequest", {"level": 0}),
     ("FitRequest", {"fit_intercept": "false"}),
+    ("FitRequest", {"missing": "omit"}),
+    ("FitRequest", {"formula": 3}),
     ("PredictRequest", {"X_test": None}),
     ("PredictRequest", {"model": {"coef": [1], "intercept": 0}}),
     ("PredictRequest", {"X_train": None, "y_train": None}),
     ("PredictRequest", {"X_train": None, "y_train": None, "model": {"coef": [1, 1]}}),
+    ("PredictRequest", {"X_train": None, "y_train": None, "statistics": True,
+                        "model": {"coef": [1], "intercept": 0}}),
 ], ids=["unknown-field", "model-on-fit", "interval-without-X_test", "no-rows",
         "no-columns", "string-number", "boolean-number", "all-zero-weights",
         "negative-weight", "interval-enum", "level-1", "level-0", "string-boolean",
-        "no-X_test", "model-and-training-data", "no-training-data",
-        "model-no-intercept"])
+        "missing-enum", "formula-number", "no-X_test", "model-and-training-data",
+        "no-training-data", "model-no-intercept", "model-and-statistics"])
 def test_invalid_requests(document: dict[str, Any], name: str,
                           change: dict[str, Any]) -> None:
     body = {**SEED, **change}
@@ -320,6 +491,7 @@ def test_answers_validate(document: dict[str, Any]) -> None:
     for broken in [{**one, "rank": 1.5}, {**one, "warnings": None},
                    {key: value for key, value in one.items() if key != "coef"},
                    {**one, "intervals": {**one["intervals"], "kind": "none"}},
+                   {**one, "intervals": {**one["intervals"], "level": 1}},
                    {**one, "statistics": {**statistics, "df_residual": None}}]:
         assert not answer.is_valid(broken)
 
