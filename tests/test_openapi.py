@@ -211,7 +211,7 @@ def test_enums_are_the_ones_the_code_reads(document: dict[str, Any]) -> None:
     assert schemas["IntervalOption"]["enum"] == list(INTERVALS)
     assert schemas["MissingOption"]["enum"] == list(MISSING)
     kinds = [kind for kind in INTERVALS if kind != "none"]
-    assert schemas["FitAnswer"]["properties"]["intervals"]["properties"]["kind"]["enum"] == kinds
+    assert schemas["Intervals"]["properties"]["kind"]["enum"] == kinds
     assert schemas["FitRequest"]["if"]["properties"]["interval"]["enum"] == kinds
 
 
