@@ -8,7 +8,7 @@ shared by ``/fit`` and ``/predict`` is one entry of ``components/examples``).
 
 Only the package version comes from code. What the code also spells (the field names and
 their order, the query parameters and form parts, the enums, the errors table) is held
-equal to the document by ``tests/test_openapi.py``, so a change to either side fails there.
+equal to the document by ``tests/test_openapi_code.py``, so a change to either side fails there.
 Pure data: no falcon, no network.
 """
 
