@@ -40,10 +40,10 @@ def request_schema(document: dict[str, Any], path: str) -> dict[str, Any]:
     return deref(document, body["content"]["application/json"]["schema"])
 
 
-def answer_schema(document: dict[str, Any], path: str) -> dict[str, Any]:
-    """Return the JSON schema of the 200 answer of a POST path, references followed."""
+def answer_schemas(document: dict[str, Any], path: str) -> list[dict[str, Any]]:
+    """Return the JSON schemas of the 200 answer of a POST path (one fit, one fit per group)."""
     ok = deref(document, operation(document, "post", path)["responses"]["200"])
-    return deref(document, ok["content"]["application/json"]["schema"])
+    return [deref(document, schema) for schema in ok["content"]["application/json"]["schema"]["oneOf"]]
 
 
 def form_schema(document: dict[str, Any], path: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import service
 from service import openapi
 from tests.openapi_lookup import (
     POSTS,
-    answer_schema,
+    answer_schemas,
     build,
     deref,
     form_schema,
@@ -38,10 +38,11 @@ ENDPOINTS = [("post", "/fit"), ("post", "/predict"), ("get", "/health"),
              ("get", "/openapi.json"), ("get", "/docs"), ("get", "/metrics")]
 REQUEST_FIELDS = ["X_train", "y_train", "X_test", "sample_weight", "fit_intercept",
                   "positive", "statistics", "interval", "level", "model", "missing",
-                  "train", "formula", "target", "test", "weight"]
+                  "cov_type", "anova", "train", "formula", "target", "test", "weight", "by"]
 ANSWER_FIELDS = ["coef", "intercept", "predictions", "feature_names", "target_names",
                  "n_samples", "n_features", "n_targets", "rank", "warnings",
-                 "statistics", "intervals", "n_dropped", "formula", "design"]
+                 "statistics", "intervals", "n_dropped", "anova", "formula", "design"]
+GROUP_ANSWER_FIELDS = ["by", "groups", "predictions", "intervals"]
 ERROR_STATUSES = ["400", "401", "406", "413", "415", "422", "503", "500"]
 BODIES = ["application/json", "text/csv", "multipart/form-data"]
 
@@ -147,10 +148,13 @@ def test_a_field_shares_one_schema_as_json_field_form_field_and_query_parameter(
 
 
 def test_answer_fields_are_the_contract(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
     for path in POSTS:
-        assert set(answer_schema(document, path)["properties"]) == set(ANSWER_FIELDS)
+        assert answer_schemas(document, path) == [schemas["FitAnswer"], schemas["GroupAnswer"]]
         ok = deref(document, operation(document, "post", path)["responses"]["200"])
         assert "text/csv" in ok["content"]
+    assert list(schemas["FitAnswer"]["properties"]) == ANSWER_FIELDS
+    assert list(schemas["GroupAnswer"]["properties"]) == GROUP_ANSWER_FIELDS
 
 
 @pytest.mark.parametrize("path", POSTS)
