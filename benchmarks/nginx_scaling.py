@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.nginx_scaling [--seconds 10] [--rounds 3] [--kill-one]
 
 Runs from the top folder of a checkout, with Debian's nginx and (if installed) wrk. nginx is
-configured from ``deploy/nginx/fitserve.conf`` (see ``tests/cluster.py``), each instance is
+configured from ``deploy/nginx/fitserve.conf`` (see ``tests/system/cluster.py``), each instance is
 ``python -m service --workers 1`` on a loopback port, and the load is the README's small
 payload (50 x 3 + 10, ``POST /predict``) from 8 keep-alive connections: wrk when installed,
 else 8 Python processes. For comparison, the same load goes straight to one instance and to
@@ -13,7 +13,7 @@ the median and the range of the rounds, and the CPU time each party used per sec
 run (2.00 = both cores of a 2-core machine).
 
 ``--kill-one`` instead sends checked fits through nginx from 6 threads and SIGKILLs one of
-three instances on the way, as tests/test_nginx.py does, and prints what the clients saw.
+three instances on the way, as tests/system/test_nginx.py does, and prints what the clients saw.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from benchmark import (  # noqa: E402
 )
 from processes import server_processes  # noqa: E402
 
-from tests.cluster import Cluster, nginx_binary, send_load  # noqa: E402
+from tests.system.cluster import Cluster, nginx_binary, send_load  # noqa: E402
 
 
 def cpu_seconds(pids: Sequence[int]) -> float:

@@ -145,16 +145,16 @@ def test_without_a_token_the_page_does_not_ask(client: falcon.testing.TestClient
     assert read_page(client).body["data-token"] == "none"
 
 
-def test_package_data_covers_every_file_of_the_page() -> None:
+def test_package_data_covers_every_file_of_the_page_and_the_openapi_document() -> None:
     config = configparser.ConfigParser()
     config.read(ROOT / "setup.cfg")
-    pattern = config["options.package_data"]["service"].strip()
-    declared = {path.name for path in (ROOT / "service").glob(pattern)}
-    assert {"docs.html", "docs.js", "docs.css"} <= declared
+    patterns = [pattern.strip() for pattern in config["options.package_data"]["service"].split(",")]
+    declared = {path.relative_to(ROOT / "service").as_posix() for pattern in patterns for path in (ROOT / "service").glob(pattern)}
+    assert {"static/docs.html", "static/docs.js", "static/docs.css", "openapi.json"} <= declared
 
 
 def test_the_build_carries_the_page(tmp_path: Path) -> None:
-    """setuptools' ``build_py``, which fills the wheel, copies the page's files into the build."""
+    """setuptools' ``build_py``, which fills the wheel, copies the page's files and the OpenAPI document into the build."""
     source = tmp_path / "source"  # a copy, so that the build writes nothing into the repository
     shutil.copytree(ROOT / "service", source / "service", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("setup.cfg", "pyproject.toml", "README.md"):
@@ -167,6 +167,8 @@ def test_the_build_carries_the_page(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     built = {path.name for path in (build / "service" / "static").iterdir()}
     assert {"docs.html", "docs.js", "docs.css"} <= built
+    # The OpenAPI document is data the app reads at import: a wheel without it serves nothing.
+    assert (build / "service" / "openapi.json").read_bytes() == (ROOT / "service" / "openapi.json").read_bytes()
     # Every module of the package, subpackages included, goes into the build (an installed
     # wheel without service/parse would fail where an editable install works).
     modules = {path.relative_to(ROOT).as_posix() for path in (ROOT / "service").rglob("*.py")}

@@ -1,4 +1,10 @@
-"""Tests of the OpenAPI document against the contract."""
+"""The OpenAPI document (service/openapi.py, service/openapi.json) against the contract.
+
+A valid OpenAPI 3.1 document, built from its data file with the package version, whose
+references all lead somewhere, that describes the contract's endpoints, fields, answers
+and errors, with examples the service answers. The contract's endpoints and fields are
+written out here, apart from the document, so that a change to either side fails a test.
+"""
 
 from __future__ import annotations
 
@@ -13,63 +19,38 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from urllib3 import encode_multipart_formdata
 
-from service.openapi import build_document
-from service.parse.forms import PARAMETERS, PARTS
+import service
+from service import openapi
+from tests.openapi_lookup import (
+    POSTS,
+    answer_schemas,
+    build,
+    deref,
+    form_schema,
+    operation,
+    parameters,
+    request_schema,
+    validator,
+)
 
-# The contract's endpoints and fields, written out here apart from service/openapi.py, so that a
-# change to either side fails a test.
+# The contract's endpoints, fields and statuses, written out here apart from the document.
 ENDPOINTS = [("post", "/fit"), ("post", "/predict"), ("get", "/health"),
              ("get", "/openapi.json"), ("get", "/docs"), ("get", "/metrics")]
 REQUEST_FIELDS = ["X_train", "y_train", "X_test", "sample_weight", "fit_intercept",
                   "positive", "statistics", "interval", "level", "model", "missing",
-                  "train", "formula", "target", "test", "weight"]
+                  "cov_type", "anova", "train", "formula", "target", "test", "weight", "by"]
 ANSWER_FIELDS = ["coef", "intercept", "predictions", "feature_names", "target_names",
                  "n_samples", "n_features", "n_targets", "rank", "warnings",
-                 "statistics", "intervals", "n_dropped", "formula", "design"]
+                 "statistics", "intervals", "n_dropped", "anova", "formula", "design"]
+GROUP_ANSWER_FIELDS = ["by", "groups", "predictions", "intervals"]
 ERROR_STATUSES = ["400", "401", "406", "413", "415", "422", "503", "500"]
-POSTS = ["/fit", "/predict"]
 BODIES = ["application/json", "text/csv", "multipart/form-data"]
-SEED = {"X_train": [[1, 2], [2, 1], [3, 5]], "y_train": [1, 2, 3], "X_test": [[4, 4]]}
-
-
-def build(version: str) -> dict[str, Any]:
-    """Build the document, typed for indexing in tests."""
-    return build_document(version)
 
 
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
     """Build the document once for the module."""
     return build("1.2.3")
-
-
-def deref(document: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
-    """Follow `$ref`s inside the document until a node without one."""
-    while "$ref" in node:
-        target = document
-        for part in node["$ref"].removeprefix("#/").split("/"):
-            target = target[part]
-        node = target
-    return node
-
-
-def operation(document: dict[str, Any], method: str, path: str) -> dict[str, Any]:
-    """Return one operation of the document."""
-    result: dict[str, Any] = document["paths"][path][method]
-    return result
-
-
-def request_schema(document: dict[str, Any], path: str) -> dict[str, Any]:
-    """Return the JSON request schema of a POST path, references followed."""
-    body = deref(document, operation(document, "post", path)["requestBody"])
-    return deref(document, body["content"]["application/json"]["schema"])
-
-
-def validator(document: dict[str, Any], name: str) -> Draft202012Validator:
-    """Make a JSON Schema validator of one component schema of the document."""
-    root = {"components": document["components"],
-            "$ref": f"#/components/schemas/{name}"}
-    return Draft202012Validator(root)
 
 
 def test_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
@@ -85,23 +66,55 @@ def test_validation_catches_a_broken_document(document: dict[str, Any]) -> None:
         validate(broken, cls=OpenAPIV31SpecValidator)
 
 
+def test_every_reference_points_at_something(document: dict[str, Any]) -> None:
+    def references(node: object) -> list[str]:
+        if isinstance(node, dict):
+            own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+            return own + [ref for value in node.values() for ref in references(value)]
+        if isinstance(node, list):
+            return [ref for value in node for ref in references(value)]
+        return []
+
+    used = set(references(document))
+    for ref in used:
+        assert deref(document, {"$ref": ref}), ref
+    # Nothing in components is left unused (an entry no one points at is a stale copy),
+    # but NotFound: 404 answers a path that is not in the document.
+    declared = {f"#/components/{kind}/{name}" for kind, entries in document["components"].items()
+                if kind != "securitySchemes" for name in entries}
+    assert declared - used == {"#/components/responses/NotFound"}
+
+
 def test_info_carries_the_version() -> None:
     info = build("9.8.7")["info"]
+    assert list(info) == ["title", "version", "description"]
     assert info["title"] == "fitserve"
     assert info["version"] == "9.8.7"
     assert info["description"]
 
 
+def test_the_data_file_holds_everything_but_the_version() -> None:
+    source = json.loads(openapi._TEXT)
+    assert "version" not in source["info"]
+    built = build("9.8.7")
+    del built["info"]["version"]
+    assert built == source
+
+
 def test_documents_are_independent() -> None:
     first = build("1")
     first["components"]["schemas"]["Problem"]["required"].append("oops")
-    first["paths"]["/fit"]["post"]["requestBody"]["content"]["application/json"][
-        "examples"]["rows"]["value"]["X_train"].append([9, 9])
+    first["components"]["examples"]["rows"]["value"]["X_train"].append([9, 9])
     second = build("1")
     assert "oops" not in second["components"]["schemas"]["Problem"]["required"]
     assert second == build("1")
-    assert second["paths"]["/fit"]["post"]["requestBody"]["content"]["application/json"][
-        "examples"]["rows"]["value"]["X_train"] == [[1, 2], [2, 1], [3, 5]]
+    assert second["components"]["examples"]["rows"]["value"]["X_train"] == [[1, 2], [2, 1], [3, 5]]
+
+
+def test_the_app_serves_the_document(client: falcon.testing.TestClient) -> None:
+    answer = client.simulate_get("/openapi.json")
+    assert answer.status_code == 200
+    assert answer.json == build(service.__version__)
 
 
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
@@ -124,12 +137,24 @@ def test_request_fields_are_the_contract(document: dict[str, Any], path: str) ->
     assert schema["additionalProperties"] is False
 
 
+@pytest.mark.parametrize("path", POSTS)
+def test_a_field_shares_one_schema_as_json_field_form_field_and_query_parameter(
+        document: dict[str, Any], path: str) -> None:
+    body = request_schema(document, path)["properties"]
+    form = form_schema(document, path)["properties"]
+    for parameter in parameters(document, path):
+        name = parameter["name"]
+        assert body[name]["$ref"] == form[name]["$ref"] == parameter["schema"]["$ref"], name
+
+
 def test_answer_fields_are_the_contract(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
     for path in POSTS:
-        ok = operation(document, "post", path)["responses"]["200"]
-        schema = deref(document, ok["content"]["application/json"]["schema"])
-        assert set(schema["properties"]) == set(ANSWER_FIELDS)
+        assert answer_schemas(document, path) == [schemas["FitAnswer"], schemas["GroupAnswer"]]
+        ok = deref(document, operation(document, "post", path)["responses"]["200"])
         assert "text/csv" in ok["content"]
+    assert list(schemas["FitAnswer"]["properties"]) == ANSWER_FIELDS
+    assert list(schemas["GroupAnswer"]["properties"]) == GROUP_ANSWER_FIELDS
 
 
 @pytest.mark.parametrize("path", POSTS)
@@ -168,32 +193,6 @@ def test_content_types(document: dict[str, Any], path: str) -> None:
     assert list(content) == BODIES
 
 
-@pytest.mark.parametrize("path", POSTS)
-def test_query_parameters_are_the_ones_tables_reads(document: dict[str, Any],
-                                                    path: str) -> None:
-    parameters = operation(document, "post", path)["parameters"]
-    assert [parameter["name"] for parameter in parameters] == list(PARAMETERS)
-    for parameter in parameters:
-        assert parameter["in"] == "query" and parameter["required"] is False
-        assert "multipart/form-data" in parameter["description"]
-        if parameter["schema"].get("type") == "boolean":
-            assert "`1` or `0`" in parameter["description"]
-
-
-@pytest.mark.parametrize("path", POSTS)
-def test_form_parts_are_the_ones_tables_reads(document: dict[str, Any], path: str) -> None:
-    media = operation(document, "post", path)["requestBody"]["content"]["multipart/form-data"]
-    form = deref(document, media["schema"])
-    assert list(form["properties"]) == list(PARTS)
-    assert form["additionalProperties"] is False
-    assert form["required"] == (["train", "test"] if path == "/predict" else ["train"])
-    for part in ("train", "test"):
-        # Text read as UTF-8, not any bytes: `format: binary` makes generators send images.
-        assert form["properties"][part]["contentMediaType"] == "text/csv"
-        assert "format" not in form["properties"][part]
-        assert media["encoding"][part] == {"contentType": "text/csv"}
-
-
 def test_csv_on_predict_is_documented_as_a_422(document: dict[str, Any]) -> None:
     predict = operation(document, "post", "/predict")
     text = predict["requestBody"]["content"]["text/csv"]["schema"]["description"]
@@ -204,7 +203,7 @@ def test_csv_on_predict_is_documented_as_a_422(document: dict[str, Any]) -> None
 
 def examples(document: dict[str, Any]) -> list[tuple[str, str, str, Any]]:
     """List every request example of the document: (path, media type, name, value)."""
-    return [(path, media, name, example["value"])
+    return [(path, media, name, deref(document, example)["value"])
             for path in POSTS
             for media, body in operation(document, "post", path)["requestBody"]
             ["content"].items()
@@ -215,6 +214,16 @@ def test_every_body_but_csv_on_predict_has_examples(document: dict[str, Any]) ->
     given = {(path, media) for path, media, _, _ in examples(document)}
     expected = {(path, media) for path in POSTS for media in BODIES}
     assert given == expected - {("/predict", "text/csv")}
+
+
+def test_each_example_is_spelled_once(document: dict[str, Any]) -> None:
+    values = [json.dumps(example["value"], sort_keys=True)
+              for example in document["components"]["examples"].values()]
+    assert len(values) == len(set(values))
+    for path in POSTS:
+        for body in operation(document, "post", path)["requestBody"]["content"].values():
+            for example in body.get("examples", {}).values():
+                assert "$ref" in example and "value" not in example
 
 
 def test_examples_match_their_schemas(document: dict[str, Any]) -> None:
@@ -245,83 +254,11 @@ def test_examples_answer_200(document: dict[str, Any],
 def test_a_csv_body_on_predict_answers_the_documented_422(
         document: dict[str, Any], client: falcon.testing.TestClient) -> None:
     table = operation(document, "post", "/fit")["requestBody"]["content"]["text/csv"]
-    body = next(iter(table["examples"].values()))["value"]
+    body = deref(document, next(iter(table["examples"].values())))["value"]
     answer = client.simulate_post("/predict", body=body.encode(),
                                   headers={"Content-Type": "text/csv"})
     assert answer.status_code == 422
     assert answer.json["field"] == "test"
-
-
-@pytest.mark.parametrize(("name", "body"), [
-    ("FitRequest", {"X_train": [[1, 2], [3, 4]], "y_train": [1, 2]}),
-    ("FitRequest", {"X_train": [1, 2, 3], "y_train": [[1, 2], [3, 4], [5, 6]]}),
-    ("FitRequest", {"X_train": {"age": [30, 40]}, "y_train": {"price": [1, 2]},
-                    "X_test": [{"age": 35}], "interval": "prediction", "level": 0.9}),
-    ("FitRequest", {"X_train": [1, 2], "y_train": [1, 2], "sample_weight": [0, 1],
-                    "fit_intercept": False, "positive": True, "statistics": True}),
-    ("PredictRequest", SEED),
-    ("PredictRequest", {"model": {"coef": [1.0], "intercept": 0.5, "n_samples": None},
-                        "X_test": [1, 2]}),
-], ids=["rows", "flat-and-two-targets", "named", "options", "seed", "model"])
-def test_valid_requests(document: dict[str, Any], name: str,
-                        body: dict[str, Any]) -> None:
-    validator(document, name).validate(body)
-
-
-@pytest.mark.parametrize(("name", "change"), [
-    ("FitRequest", {"X_tset": [[1, 2]]}),
-    ("FitRequest", {"model": {"coef": [1], "intercept": 0}}),
-    ("FitRequest", {"X_test": None, "interval": "confidence"}),
-    ("FitRequest", {"X_train": []}),
-    ("FitRequest", {"X_train": [[]]}),
-    ("FitRequest", {"X_train": [["1.5"]]}),
-    ("FitRequest", {"y_train": [True, 2, 3]}),
-    ("FitRequest", {"sample_weight": [0, 0, 0]}),
-    ("FitRequest", {"sample_weight": [1, -1, 1]}),
-    ("FitRequest", {"interval": "bogus"}),
-    ("FitRequest", {"level": 1}),
-    ("FitRequest", {"level": 0}),
-    ("FitRequest", {"fit_intercept": "false"}),
-    ("PredictRequest", {"X_test": None}),
-    ("PredictRequest", {"model": {"coef": [1], "intercept": 0}}),
-    ("PredictRequest", {"X_train": None, "y_train": None}),
-    ("PredictRequest", {"X_train": None, "y_train": None, "model": {"coef": [1, 1]}}),
-], ids=["unknown-field", "model-on-fit", "interval-without-X_test", "no-rows",
-        "no-columns", "string-number", "boolean-number", "all-zero-weights",
-        "negative-weight", "interval-enum", "level-1", "level-0", "string-boolean",
-        "no-X_test", "model-and-training-data", "no-training-data",
-        "model-no-intercept"])
-def test_invalid_requests(document: dict[str, Any], name: str,
-                          change: dict[str, Any]) -> None:
-    body = {**SEED, **change}
-    body = {key: value for key, value in body.items() if value is not None}
-    assert not validator(document, name).is_valid(body)
-
-
-def test_answers_validate(document: dict[str, Any]) -> None:
-    answer = validator(document, "FitAnswer")
-    statistics = {"r_squared": 0.9, "adj_r_squared": None, "residual_std_error": 0.1,
-                  "df_residual": 0, "f_statistic": None, "f_p_value": None,
-                  "condition_number": 3.2, "coefficients": [
-                      {"term": "(Intercept)", "estimate": 1.0, "std_error": None,
-                       "t_value": None, "p_value": None, "ci_lower": None,
-                       "ci_upper": None}]}
-    one: dict[str, Any] = {"coef": [1.0, 2.0], "intercept": 0.5, "predictions": [3.0],
-           "feature_names": ["a", "b"], "n_samples": 3, "n_features": 2, "n_targets": 1,
-           "rank": None, "warnings": ["Zero residual degrees of freedom."],
-           "statistics": statistics,
-           "intervals": {"lower": [2.0], "upper": [4.0], "level": 0.95,
-                         "kind": "prediction"}}
-    answer.validate(one)
-    two = {**one, "coef": [[1.0, 2.0], [3.0, 4.0]], "intercept": [0.0, 0.0],
-           "predictions": [[1.0, 2.0]], "target_names": ["u", "v"], "n_targets": 2,
-           "statistics": [statistics, statistics], "n_samples": None}
-    answer.validate(two)
-    for broken in [{**one, "rank": 1.5}, {**one, "warnings": None},
-                   {key: value for key, value in one.items() if key != "coef"},
-                   {**one, "intervals": {**one["intervals"], "kind": "none"}},
-                   {**one, "statistics": {**statistics, "df_residual": None}}]:
-        assert not answer.is_valid(broken)
 
 
 def test_health_answer(document: dict[str, Any]) -> None:
@@ -339,11 +276,3 @@ def test_metrics_is_prometheus_text_behind_the_token(document: dict[str, Any]) -
     assert "0.0.4" in metrics["description"]
     unauthorized = deref(document, metrics["responses"]["401"])
     assert "application/problem+json" in unauthorized["content"]
-
-
-def test_problems_may_carry_the_request_id(document: dict[str, Any]) -> None:
-    problem = validator(document, "Problem")
-    problem.validate({"title": "Not found", "status": 404, "detail": "No such path.",
-                      "request_id": "abc"})
-    assert not problem.is_valid({"title": "Not found", "status": 404, "detail": "x",
-                                 "request_id": 7})

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SKIPPED = {".git", ".venv", "__pycache__", ".hypothesis", ".pytest_cache", ".mypy_cache", ".ruff_cache", "build", "dist"}
 TEXT = {".py", ".md", ".cfg", ".toml", ".sh", ".ipynb", ".txt", ".yml", ".yaml"}
 # A relative path that climbs to a parent folder, once or more, then names something.

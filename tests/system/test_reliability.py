@@ -29,7 +29,7 @@ from benchmarks.processes import server_processes, status_figure
 from service.server import BackgroundServer, Timeouts
 from service.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 JSON = {"Content-Type": "application/json"}
 PROBLEM = "application/problem+json"
 BODY = {"X_train": [[1, 2], [2, 1], [3, 5], [4, 3]], "y_train": [6.0, 5.0, 14.0, 11.0]}  # y = 1 + x0 + 2 x1

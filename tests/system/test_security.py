@@ -30,7 +30,7 @@ from service.app import create_app
 from service.server import create_server, listening, waitress_options
 from service.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 JSON = {"Content-Type": "application/json"}
 
 

@@ -20,7 +20,7 @@ import requests
 
 from service.server import Timeouts
 from service.settings import Settings
-from tests.cluster import HOST, SITE, Cluster, free_port, nginx_binary, render_site, send_load
+from tests.system.cluster import HOST, SITE, Cluster, free_port, nginx_binary, render_site, send_load
 
 pytestmark = pytest.mark.live
 

@@ -22,7 +22,7 @@ from service.request import FitRequest
 from service.settings import Limits
 from service.tabular import design_request
 
-DATA = Path(__file__).resolve().parent.parent / "examples" / "data"
+DATA = Path(__file__).resolve().parents[2] / "examples" / "data"
 LIMITS = Limits()
 TRAIN = b"a,b,price\n1,2,3.5\n2,1,4\n3,5,8.25\n4,4,9\n5,7,12\n6,1,7.5\n"
 TRAIN_JSON = {

@@ -33,7 +33,7 @@ from service.server import BackgroundServer
 from service.settings import Limits, Settings
 from service.tabular import design_request
 
-CORPUS = Path(__file__).resolve().parent / "fixtures" / "json"
+CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "json"
 CASES = sorted(CORPUS.glob("*.json")) or [CORPUS / "missing.json"]  # no corpus must fail, not skip
 JSON = {"Content-Type": "application/json"}
 PROBLEM = "application/problem+json"

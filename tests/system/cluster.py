@@ -28,7 +28,7 @@ import requests
 
 from benchmarks.soak import check_fit, random_problem
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "deploy" / "nginx" / "fitserve.conf"
 HOST = "127.0.0.1"
 

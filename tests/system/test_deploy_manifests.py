@@ -20,7 +20,7 @@ import yaml
 from service.server import Timeouts
 from service.settings import ENVIRONMENT, MIB, Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "deploy" / "kubernetes"
 # The oldest Kubernetes release still maintained when these were written, and the newest known.
 VERSIONS = ("1.31.0", kubernetes_validate.latest_version())

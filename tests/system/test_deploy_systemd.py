@@ -12,10 +12,10 @@ import pytest
 from service.server import Timeouts
 from service.settings import ENVIRONMENT, Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "deploy" / "systemd" / "fitserve.service"
 
-# README, Performance (as in tests/test_deploy_manifests.py)
+# README, Performance (as in tests/system/test_deploy_manifests.py)
 PARENT_BYTES = 17e6
 IDLE_WORKER_BYTES = 165e6
 PEAK_PER_BODY = 3.3
