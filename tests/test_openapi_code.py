@@ -23,6 +23,7 @@ from service.errors import TITLES
 from service.parse.fields import TRAINING_ONLY
 from service.parse.forms import FLAGS, PARAMETERS, PARTS
 from service.parse.rules import KNOWN
+from service.request import COV_TYPES as CODE_COV_TYPES
 from service.request import INTERVALS, MISSING, Options
 from tests.openapi_lookup import (
     POSTS,
@@ -36,13 +37,10 @@ from tests.openapi_lookup import (
     validator,
 )
 
-#: Fields of the contract the document may describe before the code reads them: robust
-#: standard errors, the analysis of variance and one fit per group. Once the code reads
-#: one, it is compared with the code like any other field; once the code reads them all,
-#: this can be emptied.
-AHEAD_OF_THE_CODE = ("cov_type", "anova", "by")
-#: The contract's values of ``cov_type``, written here until the code names them.
-COV_TYPES = ["nonrobust", "HC0", "HC1", "HC2", "HC3"]
+#: Fields of the contract the document may describe before the code reads them (one fit per
+#: group). Once the code reads one, it is compared with the code like any other field.
+AHEAD_OF_THE_CODE = ("by",)
+COV_TYPES = list(CODE_COV_TYPES)
 
 
 def as_the_code_reads(documented: Sequence[str], code: Sequence[str]) -> list[str]:

@@ -103,7 +103,7 @@ def test_answers_validate(document: dict[str, Any]) -> None:
     answer = validator(document, "FitAnswer")
     statistics = {"r_squared": 0.9, "adj_r_squared": None, "residual_std_error": 0.1,
                   "df_residual": 0, "f_statistic": None, "f_p_value": None,
-                  "condition_number": 3.2, "coefficients": [
+                  "condition_number": 3.2, "cov_type": "nonrobust", "coefficients": [
                       {"term": "(Intercept)", "estimate": 1.0, "std_error": None,
                        "t_value": None, "p_value": None, "ci_lower": None,
                        "ci_upper": None}]}
