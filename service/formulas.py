@@ -33,6 +33,7 @@ from formulaic.errors import FormulaicError
 from formulaic.parser import DefaultFormulaParser
 from formulaic.parser.algos.tokenize import tokenize
 from formulaic.parser.types import Factor, Token
+from formulaic.utils.layered_mapping import LayeredMapping
 
 from service.errors import InvalidInput, describe, excerpt
 from service.expressions import Expression, FormulaError, read_expression, suggest
@@ -125,9 +126,12 @@ def _read(
     factors, used, dot = read_tokens(tokens, known, columns)
     available = [c for c in columns if c not in used and c != weight and c != by] if dot else []
     try:
-        tree = PARSER.get_ast(text)
+        # formulaic's parse (tokens, tree, terms) in its own steps, so that the tree is checked
+        # before its terms are expanded, and the text is tokenized and parsed once, not twice
+        context = LayeredMapping({"__formulaic_variables_available__": available}, PARSER.context)
+        tree = PARSER.get_ast_from_tokens(PARSER.get_tokens_from_formula(text, context=context), context=context)
         check_tree(tree, len(available), max_terms)
-        structured = PARSER.get_terms(text, context={"__formulaic_variables_available__": available})
+        structured = PARSER.get_terms_from_ast(tree, context=context)
     except FormulaicError as error:
         reason = str(error).splitlines()[0].rstrip(".")
         raise FormulaError(f"The formula {excerpt(text)!r} is not a formula of the grammar: {reason}.") from None
