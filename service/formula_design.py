@@ -278,6 +278,10 @@ def without_intercept(matrix: Any, intercept: bool) -> tuple[np.ndarray, tuple[s
 
 def check_finite(matrix: np.ndarray, names: Sequence[str], rows: np.ndarray, table: Table) -> None:
     """``InvalidInput`` naming the first design value that is not finite, by its column and table row."""
+    with np.errstate(all="ignore"):  # inf - inf, or finite values whose sum overflows: looked at below
+        total = matrix.sum()
+    if np.isfinite(total):
+        return  # a sum is finite only if every value is: the usual case, without a mask the size of the matrix
     bad = ~np.isfinite(matrix)
     if bad.any():
         row, column = np.argwhere(bad)[0]
