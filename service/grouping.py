@@ -1,0 +1,356 @@
+"""One fit per group (``by``): the design stage that splits a table-form request into one request per group.
+
+::
+
+    TableRequest(by=...) --(by column read, groups found, rows split)--> GroupRequest
+
+The formula is read once, and the design is built once on the whole table (which checks every
+cell, and names its row in the table). Where the design's columns do not depend on the rows
+they are built from (numeric terms: no categorical levels, no ``C``, ``poly``, ``center`` or
+``scale`` state), each group's rows are a slice of that one design, sorted by group with numpy:
+formulaic takes milliseconds per design, which 20,000 groups cannot afford. Otherwise each
+group's design is built on its own rows, as R's ``lm`` on the group's subset builds it: a
+level absent from the group is not a column of its fit, and ``poly``, ``center`` and ``scale``
+learn from the group's rows. Either way each group's ``design`` is its own, so its entry in
+the answer works as a ``model`` on its own.
+
+Groups are in R's level order (``service.design_functions.sorted_levels``): by code point for
+text, by value for integers. A missing value in the by column follows the ``missing`` rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from service.design_functions import level_label, sorted_levels
+from service.errors import InvalidInput, describe, did_you_mean, excerpt
+from service.formula_design import build_design
+from service.formulas import Formula
+from service.parse.rules import dropped_warning
+from service.request import FitRequest, GroupRequest, Options, TableRequest
+from service.settings import Limits
+from service.table import Column, Table
+from service.tabular import DROP_HINT, check_weights, design_table, listed, new_rows
+
+#: Factors whose design columns depend on the rows they are built from.
+STATEFUL = ("C", "poly", "center", "scale")
+Group = str | bool | int
+
+
+@dataclass(frozen=True)
+class Groups:
+    """The groups of a table: their values in sorted order, and each row's group (-1: missing)."""
+
+    values: tuple[Group, ...]
+    codes: np.ndarray  # int64, one per row
+
+
+def design_groups(request: TableRequest, limits: Limits) -> GroupRequest:
+    """Split a table-form request with ``by`` into one fit request per group."""
+    by, train = request.by, request.train
+    assert by is not None and train is not None
+    whole = design_table(request, limits)
+    groups = read_groups(train, by, request.options.missing, limits)
+    test_codes = None if request.test is None else test_groups(request.test, by, groups.values, request.options.missing)
+    own = needs_own_design(whole.formula, train)
+    split = split_own if own else split_whole
+    requests, test_index = split(request, whole.request, whole.formula, whole.rows, whole.weight, groups, test_codes, limits)
+    dropped = int(np.count_nonzero(groups.codes < 0))
+    return GroupRequest(
+        by=by,
+        groups=groups.values,
+        requests=tuple(requests),
+        test_index=test_index,
+        test_rows=None if request.test is None else request.test.rows,
+        n_dropped=dropped if request.options.missing == "drop" else None,
+    )
+
+
+def read_groups(train: Table, by: str, missing: str, limits: Limits) -> Groups:
+    """The groups of ``train``'s by column: categorical, or numeric with integer values only."""
+    if by not in train:
+        raise InvalidInput(
+            f"'by' names the column {excerpt(by)!r}, but 'train' has no such column;{did_you_mean(by, train.names)} "
+            f"its columns are: {listed(train.names)}.",
+            "by",
+        )
+    column = train[by]
+    column.check()
+    present = None if column.missing is None else ~column.missing
+    if present is not None and not present.all():
+        row = int(np.argmax(~present))
+        if missing == "fail":
+            raise InvalidInput(
+                f"'by' names the column {excerpt(by)!r}, which has a missing value at {train.where(row)} of 'train'; "
+                f"{DROP_HINT}.",
+                "by",
+            )
+        if not present.any():
+            raise InvalidInput(f"'by' names the column {excerpt(by)!r}, which has no value in 'train'.", "by")
+    values = column.values if present is None else column.values[present]
+    if column.kind == "numeric":
+        fraction = values != np.floor(values)
+        if fraction.any():
+            row = int(np.flatnonzero(present)[np.argmax(fraction)]) if present is not None else int(np.argmax(fraction))
+            raise InvalidInput(
+                f"'by' names the column {excerpt(by)!r}, which holds {values[np.argmax(fraction)]:.6g} at "
+                f"{train.where(row)} of 'train'; a by column is categorical or holds integers only.",
+                "by",
+            )
+    levels = sorted_levels(values)
+    if len(levels) > limits.max_groups:
+        raise InvalidInput(
+            f"'by' names the column {excerpt(by)!r}, which has {len(levels)} distinct values, but at most "
+            f"{limits.max_groups} groups are allowed (setting max_groups, FITSERVE_MAX_GROUPS).",
+            "by",
+        )
+    codes = codes_of(column, levels)
+    shown: tuple[Group, ...] = tuple(int(v) for v in levels) if column.kind == "numeric" else tuple(levels)
+    return Groups(shown, codes)
+
+
+def codes_of(column: Column, levels: Sequence[object]) -> np.ndarray:
+    """Each cell's index in ``levels`` (-1 for a missing cell or a value not among them)."""
+    numbers = all(type(v) in (int, float) for v in levels)
+    if column.kind == "numeric" and numbers:
+        known = np.asarray(levels, dtype=np.float64)
+        values = np.where(np.isnan(column.values), np.inf, column.values) if column.has_missing else column.values
+        at = np.minimum(np.searchsorted(known, values), len(known) - 1)
+        codes = np.where(known[at] == values, at, -1).astype(np.int64)
+    elif column.kind == "numeric" or numbers:
+        codes = np.full(len(column), -1, dtype=np.int64)  # a number is never a text group, nor text a number's
+    else:
+        codes = pd.Index(list(levels), dtype=object).get_indexer(column.values).astype(np.int64)
+    if column.missing is not None:
+        codes[column.missing] = -1
+    return codes
+
+
+def test_groups(test: Table, by: str, values: Sequence[Group], missing: str, source: str = "train") -> np.ndarray:
+    """Each test row's group; a group ``source`` does not have is a 422 naming ``test``."""
+    if by not in test:
+        raise InvalidInput(
+            f"'test' has no column {excerpt(by)!r}, the 'by' column, which says which group's fit predicts each row.",
+            "test",
+        )
+    column = test[by]
+    column.check()
+    codes = codes_of(column, values)
+    unknown = codes < 0
+    if column.missing is not None:
+        if missing == "fail" and column.has_missing:
+            row = int(np.argmax(column.missing))
+            raise InvalidInput(
+                f"'test' has a missing value in column {excerpt(by)!r}, the 'by' column, at {test.where(row)}; "
+                f"{DROP_HINT}.",
+                "test",
+            )
+        unknown &= ~column.missing
+    if unknown.any():
+        row = int(np.argmax(unknown))
+        raise InvalidInput(
+            f"'test' has the group {describe(column.values[row])} in column {excerpt(by)!r} at {test.where(row)}, "
+            f"which '{source}' does not have (groups: {shown(values)}).",
+            "test",
+        )
+    return codes
+
+
+def shown(values: Sequence[Group], limit: int = 10) -> str:
+    """The first groups, for a message."""
+    text = ", ".join(excerpt(level_label(v), 20) for v in values[:limit])
+    return text + (", ..." if len(values) > limit else "")
+
+
+def needs_own_design(formula: Formula, train: Table) -> bool:
+    """Whether a group's design columns depend on its rows (categorical levels, C, poly, center, scale)."""
+    if any(f.call in STATEFUL for f in formula.factors.values()):
+        return True
+    return any(train[name].kind == "categorical" for name in formula.term_columns)
+
+
+def group_options(options: Options, has_test: bool) -> Options:
+    """A group's options: intervals only where it has test rows, with the statistics every group then gives."""
+    if options.interval == "none" or has_test:
+        return options
+    return replace(options, statistics=True, interval="none")
+
+
+def boundaries(codes: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The stable order that sorts ``codes`` (all >= 0) by group, and where each group starts in it."""
+    order = np.argsort(codes, kind="stable")
+    starts = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(np.bincount(codes, minlength=count), out=starts[1:])
+    return order, starts
+
+
+def test_split(test_codes: np.ndarray | None, complete: np.ndarray | None, count: int) -> list[np.ndarray] | None:
+    """Per group, the rows of the test table it predicts (complete ones, with a group), in order."""
+    if test_codes is None or complete is None:
+        return None
+    rows = np.flatnonzero(complete & (test_codes >= 0))
+    order, starts = boundaries(test_codes[rows], count)
+    ordered = rows[order]
+    return [ordered[starts[g] : starts[g + 1]] for g in range(count)]
+
+
+def split_whole(
+    request: TableRequest,
+    whole: FitRequest,
+    formula: Formula,
+    rows: np.ndarray,
+    weight: str | None,
+    groups: Groups,
+    test_codes: np.ndarray | None,
+    limits: Limits,
+) -> tuple[list[FitRequest], tuple[np.ndarray, ...] | None]:
+    """Each group's rows as a slice of the one design built on the whole table."""
+    X, Y, w = whole.X_train, whole.y_train, whole.sample_weight
+    assert X is not None and Y is not None
+    count = len(groups.values)
+    codes = groups.codes[rows]
+    if not (codes >= 0).all():  # rows without a group ("missing": "drop")
+        keep = codes >= 0
+        X, Y, codes = X[keep], Y[keep], codes[keep]
+        w = None if w is None else w[keep]
+    order, starts = boundaries(codes, count)
+    check_group_rows(starts, groups, request, w, order)
+    if not (np.diff(order) > 0).all():
+        X, Y = X[order], Y[order]
+        w = None if w is None else w[order]
+    dropped = np.bincount(groups.codes[~rows & (groups.codes >= 0)], minlength=count)
+    complete = None
+    X_test = whole.X_test
+    if whole.test_rows is not None:
+        complete = whole.test_rows
+    positions = test_split(test_codes, complete, count)
+    # The rows of X_test (complete test rows only) of each test table row.
+    in_test = None if complete is None else np.cumsum(complete) - 1
+    requests = []
+    drop = request.options.missing == "drop"
+    for g in range(count):
+        start, stop = starts[g], starts[g + 1]
+        test_g = None if positions is None or X_test is None or in_test is None else X_test[in_test[positions[g]]]
+        has_test = test_g is not None and len(test_g) > 0
+        requests.append(
+            replace(
+                whole,
+                X_train=X[start:stop],
+                y_train=Y[start:stop],
+                sample_weight=None if w is None else w[start:stop],
+                X_test=test_g if has_test else None,
+                options=group_options(whole.options, has_test),
+                n_dropped=int(dropped[g]) if drop else None,
+                test_rows=None,
+                warnings=(dropped_warning(int(dropped[g]), "training rows"),) if dropped[g] else (),
+            )
+        )
+    return requests, None if positions is None else tuple(positions)
+
+
+def check_group_rows(
+    starts: np.ndarray, groups: Groups, request: TableRequest, weights: np.ndarray | None, order: np.ndarray
+) -> None:
+    """Refuse a group with no row to fit on: all its rows missing a value, or all of weight 0."""
+    empty = np.diff(starts) == 0
+    if empty.any():
+        g = int(np.argmax(empty))
+        raise InvalidInput(
+            f"'train' has no row without a missing value in the columns the fit uses in the group "
+            f"{level_label(groups.values[g])!r} of 'by' ({excerpt(str(request.by))!r}), so it cannot be fitted.",
+            "train",
+        )
+    if weights is not None:
+        positive = np.add.reduceat((weights[order] > 0).astype(np.int64), starts[:-1])
+        if not positive.all():
+            g = int(np.argmin(positive))
+            raise InvalidInput(
+                f"'train' has only weights of 0 in the group {level_label(groups.values[g])!r} of 'by' "
+                f"({excerpt(str(request.by))!r}): a group needs a row of positive weight to be fitted.",
+                "train",
+            )
+
+
+def split_own(
+    request: TableRequest,
+    whole: FitRequest,
+    formula: Formula,
+    rows: np.ndarray,
+    weight: str | None,
+    groups: Groups,
+    test_codes: np.ndarray | None,
+    limits: Limits,
+) -> tuple[list[FitRequest], tuple[np.ndarray, ...] | None]:
+    """Each group's design built on its own rows, as R's ``lm`` on the group's subset."""
+    train, test = request.train, request.test
+    assert train is not None
+    count = len(groups.values)
+    order, starts = boundaries(groups.codes[groups.codes >= 0], count)
+    table_rows = np.flatnonzero(groups.codes >= 0)[order]
+    test_positions = None
+    if test is not None and test_codes is not None:
+        test_positions = test_split(test_codes, np.ones(test.rows, dtype=bool), count)
+    requests, index = [], []
+    for g in range(count):
+        members = table_rows[starts[g] : starts[g + 1]]
+        with in_group(groups.values[g], request.by):
+            sub = take(train, members)
+            design = build_design(formula, sub, weight=weight, max_columns=limits.max_features)
+            if design.matrix.shape[1] == 0:
+                raise InvalidInput(
+                    "the formula has no column in this group (its categorical terms have one level here), "
+                    "and LinearRegression needs at least one feature.",
+                    "train",
+                )
+            weights = None if weight is None else check_weights(sub, weight, design.rows)
+            X_test = test_rows = None
+            if test is not None and test_positions is not None:
+                X_test, complete = new_rows(design.state, take(test, test_positions[g]), formula, request.options.missing, "test")
+                test_rows = test_positions[g][complete]
+                index.append(test_rows)
+        n_dropped = int(len(members) - np.count_nonzero(design.rows))
+        has_test = test_rows is not None and len(test_rows) > 0
+        requests.append(
+            replace(
+                whole,
+                X_train=design.matrix,
+                y_train=design.targets,
+                sample_weight=weights,
+                X_test=X_test if has_test else None,
+                feature_names=design.feature_names,
+                options=group_options(replace(whole.options, fit_intercept=design.intercept), has_test),
+                design=design.state,
+                n_dropped=n_dropped if request.options.missing == "drop" else None,
+                test_rows=None,
+                warnings=(dropped_warning(n_dropped, "training rows"),) if n_dropped else (),
+            )
+        )
+    return requests, None if test is None else tuple(index)
+
+
+@contextmanager
+def in_group(value: Group, by: str | None, note: str = "; rows counted within the group") -> Iterator[None]:
+    """Say which group an error is about (an error of a group's own table counts rows within the group)."""
+    try:
+        yield
+    except InvalidInput as error:
+        raise InvalidInput(f"{group_prefix(value, by, note)}{error.detail}", error.field) from None
+
+
+def group_prefix(value: Group, by: str | None, note: str = "") -> str:
+    """``In the group 'A' of 'by' ('store'): ``, to start a message about one group."""
+    return f"In the group {excerpt(level_label(value))!r} of 'by' ({excerpt(str(by))!r}{note}): "
+
+
+def take(table: Table, rows: np.ndarray) -> Table:
+    """The rows ``rows`` of a table, as a table of its own."""
+    columns = tuple(
+        Column(c.name, c.kind, c.values[rows], None if c.missing is None else c.missing[rows], c.problem)
+        for c in table.columns
+    )
+    return Table(table.role, columns, len(rows), table.numbering)
