@@ -45,7 +45,9 @@ def table(value: Any) -> Any:
     elif isinstance(value, Mapping):
         columns = {str(name): column for name, column in value.items()}
     else:
-        raise TypeError(f"A table is a pandas DataFrame or a dict of columns. Got {type(value).__name__} instead.")
+        raise TypeError(
+            f"A table is a pandas DataFrame or a dict of columns. Got {type(value).__name__} instead."
+        )
     return {name: cells(column) for name, column in columns.items()}
 
 

@@ -17,7 +17,7 @@ from dataclasses import replace
 import numpy as np
 
 from service.errors import InvalidInput
-from service.grouping import in_group, take, test_groups, test_split
+from service.group_keys import in_group, take, test_groups, test_split
 from service.request import FitRequest, GroupModel, GroupRequest, TableRequest
 from service.tabular import predict_from_model
 
@@ -51,7 +51,9 @@ def predict_groups(request: TableRequest, model: GroupModel) -> GroupRequest:
     return GroupRequest(model.by, model.groups, tuple(requests), tuple(index), test.rows)
 
 
-def shared_design(request: TableRequest, model: GroupModel, codes: np.ndarray) -> tuple[list[FitRequest], list[np.ndarray]]:
+def shared_design(
+    request: TableRequest, model: GroupModel, codes: np.ndarray
+) -> tuple[list[FitRequest], list[np.ndarray]]:
     """The test rows' design built once (every group has the same design), then split by group."""
     first = model.models[0]
     whole = predict_from_model(replace(request, model=first), first)

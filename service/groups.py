@@ -18,16 +18,18 @@ import numpy as np
 
 from service.errors import InvalidInput
 from service.fitting import fit
+from service.group_keys import group_prefix
 from service.group_model import predict_groups
 from service.grouping import design_groups as split_groups
-from service.grouping import group_prefix
 from service.request import FitResult, GroupModel, GroupRequest, GroupResult, Intervals, TableRequest
 from service.settings import Limits
 
 
 def is_group_request(request: object) -> TypeGuard[TableRequest]:
     """Tell whether a parsed request asks for one fit per group (``by``, or a model per group)."""
-    return isinstance(request, TableRequest) and (request.by is not None or isinstance(request.model, GroupModel))
+    return isinstance(request, TableRequest) and (
+        request.by is not None or isinstance(request.model, GroupModel)
+    )
 
 
 def design_groups(request: TableRequest, limits: Limits) -> GroupRequest:
@@ -75,4 +77,8 @@ def fit_groups(request: GroupRequest) -> GroupResult:
 def fit_sizes(result: GroupResult) -> tuple[int | None, int, int]:
     """Sizes for the access log and metrics: training rows of all groups, the widest group, targets."""
     rows = [r.n_samples for r in result.results if r.n_samples is not None]
-    return (sum(rows) if rows else None, max(r.n_features for r in result.results), result.results[0].n_targets)
+    return (
+        sum(rows) if rows else None,
+        max(r.n_features for r in result.results),
+        result.results[0].n_targets,
+    )
