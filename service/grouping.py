@@ -6,13 +6,14 @@
 
 The formula is read once, and the design is built once on the whole table (which checks every
 cell, and names its row in the table). Where the design's columns do not depend on the rows
-they are built from (numeric terms: no categorical levels, no ``C``, ``poly``, ``center`` or
-``scale`` state), each group's rows are a slice of that one design, sorted by group with numpy:
-formulaic takes milliseconds per design, which 20,000 groups cannot afford. Otherwise each
-group's design is built on its own rows, as R's ``lm`` on the group's subset builds it: a
-level absent from the group is not a column of its fit, and ``poly``, ``center`` and ``scale``
-learn from the group's rows. Either way each group's ``design`` is its own, so its entry in
-the answer works as a ``model`` on its own.
+they are built from (numeric terms, and categorical columns as main effects: see
+``service.group_levels``), each group's rows are a slice of that one design, sorted by group
+with numpy, and its columns those of the levels it has: formulaic takes milliseconds per
+design, which 20,000 groups cannot afford. Otherwise (``C``, ``poly``, ``center``, ``scale``,
+a categorical column in an interaction) each group's design is built on its own rows, as R's
+``lm`` on the group's subset builds it. Either way a level absent from a group is not a column
+of its fit, and each group's ``design`` is its own, so its entry in the answer works as a
+``model`` on its own.
 
 The groups, and each row's, come from ``service.group_keys``.
 """
@@ -27,15 +28,21 @@ from service.design_functions import level_label
 from service.errors import InvalidInput, excerpt
 from service.formula_design import build_design
 from service.formulas import Formula
-from service.group_keys import Groups, boundaries, in_group, read_groups, take, test_groups, test_split
+from service.group_keys import (
+    Groups,
+    boundaries,
+    group_prefix,
+    in_group,
+    read_groups,
+    take,
+    test_groups,
+    test_split,
+)
+from service.group_levels import check_test_levels, group_levels, main_effect_columns
 from service.parse.rules import dropped_warning
 from service.request import FitRequest, GroupRequest, Options, TableRequest
 from service.settings import Limits
-from service.table import Table
 from service.tabular import check_weights, design_table, new_rows
-
-#: Factors whose design columns depend on the rows they are built from.
-STATEFUL = ("C", "poly", "center", "scale")
 
 
 def design_groups(request: TableRequest, limits: Limits) -> GroupRequest:
@@ -49,8 +56,8 @@ def design_groups(request: TableRequest, limits: Limits) -> GroupRequest:
         if request.test is None
         else test_groups(request.test, by, groups.values, request.options.missing)
     )
-    own = needs_own_design(whole.formula, train)
-    split = split_own if own else split_whole
+    categorical = main_effect_columns(whole.formula, train)
+    split = split_own if categorical is None else split_whole
     requests, test_index = split(
         request, whole.request, whole.formula, whole.rows, whole.weight, groups, test_codes, limits
     )
@@ -63,13 +70,6 @@ def design_groups(request: TableRequest, limits: Limits) -> GroupRequest:
         test_rows=None if request.test is None else request.test.rows,
         n_dropped=dropped if request.options.missing == "drop" else None,
     )
-
-
-def needs_own_design(formula: Formula, train: Table) -> bool:
-    """Whether a group's design columns depend on its rows (categorical levels, C, poly, center, scale)."""
-    if any(f.call in STATEFUL for f in formula.factors.values()):
-        return True
-    return any(train[name].kind == "categorical" for name in formula.term_columns)
 
 
 def group_options(options: Options, has_test: bool) -> Options:
@@ -89,15 +89,25 @@ def split_whole(
     test_codes: np.ndarray | None,
     limits: Limits,
 ) -> tuple[list[FitRequest], tuple[np.ndarray, ...] | None]:
-    """Each group's rows as a slice of the one design built on the whole table."""
+    """Each group's rows as a slice of the one design built on the whole table (its levels' columns only)."""
     X, Y, w = whole.X_train, whole.y_train, whole.sample_weight
-    assert X is not None and Y is not None
+    assert X is not None and Y is not None and request.train is not None
     count = len(groups.values)
     codes = groups.codes[rows]
+    table_rows = np.flatnonzero(rows)
     if not (codes >= 0).all():  # rows without a group ("missing": "drop")
         keep = codes >= 0
-        X, Y, codes = X[keep], Y[keep], codes[keep]
+        X, Y, codes, table_rows = X[keep], Y[keep], codes[keep], table_rows[keep]
         w = None if w is None else w[keep]
+    categorical = main_effect_columns(formula, request.train) or []
+    assert whole.design is not None
+    levels = (
+        group_levels(categorical, request.train, table_rows, codes, count, whole.design)
+        if categorical
+        else None
+    )
+    if categorical and levels is None:
+        return split_own(request, whole, formula, rows, weight, groups, test_codes, limits)
     order, starts = boundaries(codes, count)
     check_group_rows(starts, groups, request, w, order)
     if not (np.diff(order) > 0).all():
@@ -109,6 +119,8 @@ def split_whole(
     if whole.test_rows is not None:
         complete = whole.test_rows
     positions = test_split(test_codes, complete, count)
+    if levels is not None and request.test is not None and test_codes is not None and complete is not None:
+        check_test_levels(levels, request.test, test_codes, complete, groups.values)
     # The rows of X_test (complete test rows only) of each test table row.
     in_test = None if complete is None else np.cumsum(complete) - 1
     requests = []
@@ -119,10 +131,23 @@ def split_whole(
             None if positions is None or X_test is None or in_test is None else X_test[in_test[positions[g]]]
         )
         has_test = test_g is not None and len(test_g) > 0
+        X_g, names, state = X[start:stop], whole.feature_names, whole.design
+        if levels is not None:
+            columns, names, state = levels.columns(g)
+            if not len(columns):
+                raise InvalidInput(
+                    f"{group_prefix(groups.values[g], request.by)}the formula has no column in this group (its "
+                    "categorical terms have one level here), and LinearRegression needs at least one feature.",
+                    "train",
+                )
+            X_g = X_g[:, columns]
+            test_g = None if test_g is None else test_g[:, columns]
         requests.append(
             replace(
                 whole,
-                X_train=X[start:stop],
+                X_train=X_g,
+                feature_names=names,
+                design=state,
                 y_train=Y[start:stop],
                 sample_weight=None if w is None else w[start:stop],
                 X_test=test_g if has_test else None,

@@ -51,9 +51,15 @@ TEST = columns(DATA / "groups_test.csv")
 
 def close(actual: Any, expected: Any, rtol: float = RTOL) -> bool:
     """Equal to a relative tolerance, nulls where R has NA."""
-    a = np.array([np.nan if v is None else v for v in np.atleast_1d(np.asarray(actual, dtype=object))], dtype=float)
-    e = np.array([np.nan if v is None else v for v in np.atleast_1d(np.asarray(expected, dtype=object))], dtype=float)
-    return bool(np.array_equal(np.isnan(a), np.isnan(e)) and np.allclose(a, e, rtol=rtol, atol=0, equal_nan=True))
+    a = np.array(
+        [np.nan if v is None else v for v in np.atleast_1d(np.asarray(actual, dtype=object))], dtype=float
+    )
+    e = np.array(
+        [np.nan if v is None else v for v in np.atleast_1d(np.asarray(expected, dtype=object))], dtype=float
+    )
+    return bool(
+        np.array_equal(np.isnan(a), np.isnan(e)) and np.allclose(a, e, rtol=rtol, atol=0, equal_nan=True)
+    )
 
 
 def reference_body(case: dict[str, Any]) -> dict[str, Any]:
@@ -102,11 +108,22 @@ def test_a_level_absent_from_a_group_is_not_a_column_of_its_fit(client: falcon.t
 
 
 @pytest.mark.parametrize("case", REFERENCES, ids=[c["name"] for c in REFERENCES])
-def test_multipart_with_a_by_field_is_r_lm_per_group(client: falcon.testing.TestClient, case: dict[str, Any]) -> None:
-    fields = {"formula": case["formula"], "by": case["by"], "missing": "drop", "statistics": "true", "interval": case["interval"]}
+def test_multipart_with_a_by_field_is_r_lm_per_group(
+    client: falcon.testing.TestClient, case: dict[str, Any]
+) -> None:
+    fields = {
+        "formula": case["formula"],
+        "by": case["by"],
+        "missing": "drop",
+        "statistics": "true",
+        "interval": case["interval"],
+    }
     if case["weight"]:
         fields["weight"] = case["weight"]
-    files = {"train": ("train.csv", (DATA / "groups.csv").read_bytes()), "test": ("test.csv", (DATA / "groups_test.csv").read_bytes())}
+    files = {
+        "train": ("train.csv", (DATA / "groups.csv").read_bytes()),
+        "test": ("test.csv", (DATA / "groups_test.csv").read_bytes()),
+    }
     body, content_type = multipart(fields, files)
     answer = client.simulate_post("/fit", body=body, headers={"Content-Type": content_type}).json
     check_against_r(answer, case)
@@ -116,7 +133,10 @@ def test_csv_body_takes_by_as_a_query_parameter(client: falcon.testing.TestClien
     case = next(c for c in REFERENCES if c["name"] == "integer_by")
     query = "formula=y~x1%2Bx2&by=region&missing=drop&statistics=true"
     answer = client.simulate_post(
-        "/fit", body=(DATA / "groups.csv").read_bytes(), query_string=query, headers={"Content-Type": "text/csv"}
+        "/fit",
+        body=(DATA / "groups.csv").read_bytes(),
+        query_string=query,
+        headers={"Content-Type": "text/csv"},
     ).json
     assert [g["group"] for g in answer["groups"]] == [2, 10, 33]  # numbers by value, not as text
     for entry, reference in zip(answer["groups"], case["groups"], strict=True):
@@ -128,7 +148,9 @@ def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tu
     boundary = "fitserveboundary"
     out = io.BytesIO()
     for name, value in fields.items():
-        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+        out.write(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        )
     for name, (filename, data) in files.items():
         out.write(
             f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
@@ -157,7 +179,9 @@ def random_table(seed: int, groups: int = 6, rows: int = 12) -> pd.DataFrame:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("formula", ["y ~ x + z", "y ~ x + kind", "y ~ x * z + np_log_z"])
-def test_each_group_is_statsmodels_wls_on_its_rows(client: falcon.testing.TestClient, seed: int, formula: str) -> None:
+def test_each_group_is_statsmodels_wls_on_its_rows(
+    client: falcon.testing.TestClient, seed: int, formula: str
+) -> None:
     frame = random_table(seed)
     service_formula = formula.replace("np_log_z", "log(z)")
     model_formula = formula.replace("np_log_z", "np.log(z)")
@@ -184,7 +208,9 @@ def test_each_group_is_statsmodels_wls_on_its_rows(client: falcon.testing.TestCl
         if len(at):
             frame_at = result.get_prediction(test.iloc[at]).summary_frame(alpha=0.05)
             assert np.allclose(np.asarray(answer["predictions"])[at], frame_at["mean"], rtol=1e-9, atol=0)
-            assert np.allclose(np.asarray(answer["intervals"]["lower"])[at], frame_at["mean_ci_lower"], rtol=1e-9, atol=0)
+            assert np.allclose(
+                np.asarray(answer["intervals"]["lower"])[at], frame_at["mean_ci_lower"], rtol=1e-9, atol=0
+            )
 
 
 def test_every_group_entry_and_the_whole_answer_work_as_a_model(client: falcon.testing.TestClient) -> None:
@@ -218,7 +244,9 @@ def test_csv_answer_has_a_row_per_test_row(client: falcon.testing.TestClient) ->
     answer = post(client, body, Accept="text/csv")
     assert answer.headers["content-type"] == "text/csv"
     lines = answer.text.splitlines()
-    assert lines[0] == "y" and len(lines) == 4 and lines[3] == '""'  # a row of one empty cell, as Python's csv writes it
+    assert (
+        lines[0] == "y" and len(lines) == 4 and lines[3] == '""'
+    )  # a row of one empty cell, as Python's csv writes it
     assert [float(v) for v in lines[1:3]] == pytest.approx([10, 11])
 
 
@@ -229,8 +257,15 @@ def test_a_picture_of_fits_per_group_is_406(client: falcon.testing.TestClient) -
     assert "by" in answer.json["detail"]
 
 
-def test_a_group_too_small_is_fitted_with_warnings_and_null_statistics(client: falcon.testing.TestClient) -> None:
-    train = {"g": ["a", "a", "a", "a", "b", "b"], "x": [0, 1, 2, 3, 0, 1], "z": [1, 0, 1, 1, 3, 2], "y": [1, 3, 4, 7, 2, 4]}
+def test_a_group_too_small_is_fitted_with_warnings_and_null_statistics(
+    client: falcon.testing.TestClient,
+) -> None:
+    train = {
+        "g": ["a", "a", "a", "a", "b", "b"],
+        "x": [0, 1, 2, 3, 0, 1],
+        "z": [1, 0, 1, 1, 3, 2],
+        "y": [1, 3, 4, 7, 2, 4],
+    }
     answer = post(client, {"train": train, "formula": "y ~ x + z", "by": "g", "statistics": True}).json
     small = answer["groups"][1]
     assert small["n_samples"] == 2
@@ -242,7 +277,11 @@ def test_a_group_too_small_is_fitted_with_warnings_and_null_statistics(client: f
 
 
 def test_missing_values_drop_per_group_and_in_the_by_column(client: falcon.testing.TestClient) -> None:
-    train = {"g": ["a", "a", None, "b", "b", "b", "a"], "x": [0, 1, 2, 0, 1, None, 2], "y": [1, 3, 9, 2, 4, 6, 5]}
+    train = {
+        "g": ["a", "a", None, "b", "b", "b", "a"],
+        "x": [0, 1, 2, 0, 1, None, 2],
+        "y": [1, 3, 9, 2, 4, 6, 5],
+    }
     test = {"g": ["a", None, "b"], "x": [1, 1, None]}
     body = {"train": train, "test": test, "formula": "y ~ x", "by": "g", "missing": "drop"}
     answer = post(client, body).json
@@ -257,7 +296,9 @@ def test_missing_values_drop_per_group_and_in_the_by_column(client: falcon.testi
 def test_a_fast_and_an_own_design_give_the_same_numeric_fit(client: falcon.testing.TestClient) -> None:
     # center() makes each group's design its own; centring changes the intercept only.
     numeric = post(client, {"train": TRAIN, "formula": "y ~ x1", "by": "store", "missing": "drop"}).json
-    centred = post(client, {"train": TRAIN, "formula": "y ~ center(x1)", "by": "store", "missing": "drop"}).json
+    centred = post(
+        client, {"train": TRAIN, "formula": "y ~ center(x1)", "by": "store", "missing": "drop"}
+    ).json
     for plain, own in zip(numeric["groups"], centred["groups"], strict=True):
         assert own["coef"] == pytest.approx(plain["coef"], rel=1e-12)
         x1 = [x for x, s in zip(TRAIN["x1"], TRAIN["store"], strict=True) if s == plain["group"]]
@@ -273,7 +314,11 @@ def test_max_groups_is_a_setting_named_in_its_422() -> None:
     fitted = post(client, {"train": TRAIN, "formula": "y ~ x1", "by": "region"}).json
     tight = falcon.testing.TestClient(service.create_app(Settings(max_groups=2)))
     answer = post(tight, {"model": fitted, "test": TEST}, "/predict")
-    assert answer.status_code == 422 and answer.json["field"] == "model" and "max_groups" in answer.json["detail"]
+    assert (
+        answer.status_code == 422
+        and answer.json["field"] == "model"
+        and "max_groups" in answer.json["detail"]
+    )
 
 
 def test_max_groups_has_a_flag_and_a_variable() -> None:
@@ -290,9 +335,23 @@ SMALL = {"g": ["a", "b", "a", "b", "a", "b"], "x": [0, 0, 1, 1, 2, 2], "y": [1, 
 BAD = [
     ("unknown_column", {"by": "gg"}, "by", "Did you mean 'g'"),
     ("not_a_string", {"by": 3}, "by", "must be a string"),
-    ("fraction", {"by": "x", "train": {**SMALL, "x": [0.5, 1, 2, 3, 4, 5], "y": [1, 2, 3, 4, 5, 6], "x2": [1, 3, 2, 5, 4, 6]}, "formula": "y ~ x2"}, "by", "integers"),
+    (
+        "fraction",
+        {
+            "by": "x",
+            "train": {**SMALL, "x": [0.5, 1, 2, 3, 4, 5], "y": [1, 2, 3, 4, 5, 6], "x2": [1, 3, 2, 5, 4, 6]},
+            "formula": "y ~ x2",
+        },
+        "by",
+        "integers",
+    ),
     ("missing_fail", {"train": {**SMALL, "g": ["a", None, "a", "b", "a", "b"]}}, "by", '"missing": "drop"'),
-    ("matrix_form", {"train": None, "formula": None, "X_train": [[1], [2]], "y_train": [1, 2]}, "by", "table form"),
+    (
+        "matrix_form",
+        {"train": None, "formula": None, "X_train": [[1], [2]], "y_train": [1, 2]},
+        "by",
+        "table form",
+    ),
     ("in_formula", {"formula": "y ~ x + g"}, "formula", "'by' column"),
     ("unknown_test_group", {"test": {"g": ["a", "c"], "x": [1, 2]}}, "test", 'the string "c"'),
     ("test_without_by", {"test": {"x": [1, 2]}}, "test", "'by' column"),
@@ -323,7 +382,11 @@ BAD_MODELS = [
     ("no_by", lambda m: {"groups": m["groups"]}, "'model.by'"),
     ("empty", lambda m: {**m, "groups": []}, "non-empty"),
     ("bad_coef", lambda m: {**m, "groups": [{**m["groups"][0], "coef": ["x"]}, m["groups"][1]]}, "item 0"),
-    ("no_design", lambda m: {**m, "groups": [{k: v for k, v in g.items() if k != "design"} for g in m["groups"]]}, "design"),
+    (
+        "no_design",
+        lambda m: {**m, "groups": [{k: v for k, v in g.items() if k != "design"} for g in m["groups"]]},
+        "design",
+    ),
 ]
 
 
@@ -339,8 +402,107 @@ def test_a_group_model_is_read_strictly(client: falcon.testing.TestClient, chang
 def test_a_group_model_refuses_an_unknown_group_and_by_with_it(client: falcon.testing.TestClient) -> None:
     model = group_answer(client)
     unknown = post(client, {"model": model, "test": {"g": ["a", "z"], "x": [1, 2]}}, "/predict")
-    assert unknown.status_code == 422 and unknown.json["field"] == "test" and "'model' does not have" in unknown.json["detail"]
+    assert (
+        unknown.status_code == 422
+        and unknown.json["field"] == "test"
+        and "'model' does not have" in unknown.json["detail"]
+    )
     with_by = post(client, {"model": model, "test": {"g": ["a"], "x": [1]}, "by": "g"}, "/predict")
     assert with_by.status_code == 422 and with_by.json["field"] == "model"
     as_matrix = post(client, {"model": model, "X_test": [[1]]}, "/predict")
-    assert as_matrix.status_code == 422 and as_matrix.json["field"] == "model" and "'test'" in as_matrix.json["detail"]
+    assert (
+        as_matrix.status_code == 422
+        and as_matrix.json["field"] == "model"
+        and "'test'" in as_matrix.json["detail"]
+    )
+
+
+def test_dot_and_the_default_target_leave_out_the_by_column(client: falcon.testing.TestClient) -> None:
+    train = {"x": [0, 1, 2, 0, 1, 2], "y": [1, 3, 5, 2, 2, 2], "g": ["a", "a", "a", "b", "b", "b"]}
+    dotted = post(client, {"train": train, "formula": "y ~ .", "by": "g"}).json
+    assert [g["feature_names"] for g in dotted["groups"]] == [["x"], ["x"]]
+    # Without formula or target, the target is the last column that is not the weight or the by column.
+    default = post(client, {"train": train, "by": "g"}).json
+    assert [g["target_names"] for g in default["groups"]] == [["y"], ["y"]]
+    assert [g["coef"] for g in default["groups"]] == [pytest.approx([2.0]), pytest.approx([0.0], abs=1e-12)]
+
+
+def test_integer_groups_are_numbers_in_numeric_order(client: falcon.testing.TestClient) -> None:
+    train = {"g": [10, 2, 10, 2, 10, 2, -1, -1], "x": [0, 0, 1, 1, 2, 2, 0, 1], "y": [1, 2, 3, 4, 5, 6, 7, 8]}
+    answer = post(
+        client, {"train": train, "formula": "y ~ x", "by": "g", "test": {"g": [2, -1], "x": [3, 3]}}
+    ).json
+    assert [g["group"] for g in answer["groups"]] == [-1, 2, 10]
+    assert answer["predictions"] == pytest.approx([8.0, 10.0])
+    unknown = post(client, {"train": train, "formula": "y ~ x", "by": "g", "test": {"g": [2.5], "x": [3]}})
+    assert unknown.status_code == 422 and unknown.json["field"] == "test"
+
+
+def test_intervals_come_from_each_rows_own_group(client: falcon.testing.TestClient) -> None:
+    train = {
+        "g": ["a"] * 4 + ["b"] * 4 + ["c"] * 2,
+        "x": [0, 1, 2, 3] * 2 + [0, 1],
+        "y": [0, 1.1, 1.9, 3.2, 5, 4.4, 5.3, 4.9, 1, 2],
+    }
+    body = {
+        "train": train,
+        "formula": "y ~ x",
+        "by": "g",
+        "test": {"g": ["b", "a"], "x": [1.5, 1.5]},
+        "interval": "prediction",
+    }
+    answer = post(client, body).json
+    for row, name in enumerate(["b", "a"]):
+        rows = pd.DataFrame(train)[lambda f, name=name: f["g"] == name]
+        frame = (
+            smf.ols("y ~ x", rows).fit().get_prediction(pd.DataFrame({"x": [1.5]})).summary_frame(alpha=0.05)
+        )
+        assert answer["intervals"]["lower"][row] == pytest.approx(frame["obs_ci_lower"][0], rel=1e-9)
+        assert answer["intervals"]["upper"][row] == pytest.approx(frame["obs_ci_upper"][0], rel=1e-9)
+    # Group c has no residual degrees of freedom, but no test row: its fit has the statistics' nulls, no 422.
+    assert answer["groups"][2]["statistics"]["residual_std_error"] is None
+    asked = post(client, {**body, "test": {"g": ["c"], "x": [0.5]}})
+    assert asked.status_code == 422 and asked.json["field"] == "interval" and "'c'" in asked.json["detail"]
+
+
+LEVELS = {
+    "g": ["a"] * 6 + ["b"] * 6 + ["c"] * 5,
+    "x": [0, 1, 2, 3, 4, 5] * 2 + [0, 1, 2, 3, 4],
+    # a has p, q, r; b lacks p (the whole table's reference); c has q only
+    "kind": ["p", "q", "r", "p", "q", "r", "q", "r", "q", "r", "q", "r", "q", "q", "q", "q", "q"],
+    "y": [1.0, 2.5, 2.9, 4.2, 5.6, 6.1, 0.3, 1.9, 2.2, 3.8, 4.1, 5.9, 1.0, 2.1, 2.9, 4.2, 5.0],
+}
+
+
+def test_levels_per_group_are_those_of_rs_lm_on_the_groups_rows(client: falcon.testing.TestClient) -> None:
+    fast = post(client, {"train": LEVELS, "formula": "y ~ x + kind", "by": "g", "statistics": True}).json
+    # C() makes each group's design its own (built on its rows by formulaic): the same fits.
+    own = post(client, {"train": LEVELS, "formula": "y ~ x + C(kind)", "by": "g", "statistics": True}).json
+    assert [g["feature_names"] for g in fast["groups"]] == [
+        ["x", "kind[T.q]", "kind[T.r]"],
+        ["x", "kind[T.r]"],
+        ["x"],
+    ]
+    assert [g["design"]["levels"] for g in fast["groups"]] == [
+        {"kind": ["p", "q", "r"]},
+        {"kind": ["q", "r"]},
+        {"kind": ["q"]},
+    ]
+    for a, b in zip(fast["groups"], own["groups"], strict=True):
+        assert [n.replace("C(kind)", "kind") for n in b["feature_names"]] == a["feature_names"]
+        assert a["coef"] == pytest.approx(b["coef"], rel=1e-12)
+        assert a["statistics"]["r_squared"] == pytest.approx(b["statistics"]["r_squared"], rel=1e-12)
+    for entry in fast["groups"]:
+        rows = pd.DataFrame(LEVELS)[lambda f, name=entry["group"]: f["g"] == name]
+        formula = "y ~ x + kind" if rows["kind"].nunique() > 1 else "y ~ x"
+        result = smf.ols(formula, rows).fit()
+        terms = entry["statistics"]["coefficients"]
+        names = [t["term"].replace("(Intercept)", "Intercept") for t in terms]
+        assert [t["estimate"] for t in terms] == pytest.approx(list(result.params[names]), rel=1e-9)
+
+
+def test_a_test_level_its_group_did_not_have_is_a_422_naming_test(client: falcon.testing.TestClient) -> None:
+    test = {"g": ["a", "b"], "x": [1, 1], "kind": ["p", "p"]}
+    answer = post(client, {"train": LEVELS, "formula": "y ~ x + kind", "by": "g", "test": test})
+    assert answer.status_code == 422 and answer.json["field"] == "test"
+    assert "row 1" in answer.json["detail"] and "'b'" in answer.json["detail"]
