@@ -24,6 +24,7 @@ from service.table import Column, Table
 from service.tabular import DROP_HINT, listed
 
 Group = str | bool | int
+MAX_INTEGER = 2**53
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ def read_groups(train: Table, by: str, missing: str, limits: Limits) -> Groups:
             raise InvalidInput(f"'by' names the column {excerpt(by)!r}, which has no value in 'train'.", "by")
     values = column.values if present is None else column.values[present]
     if column.kind == "numeric":
-        fraction = values != np.floor(values)
+        # Past 2**53 a float64 is an integer only because it has no digits left for a fraction.
+        fraction = (values != np.floor(values)) | (np.abs(values) > MAX_INTEGER)
         if fraction.any():
             row = (
                 int(np.flatnonzero(present)[np.argmax(fraction)])
@@ -66,7 +68,8 @@ def read_groups(train: Table, by: str, missing: str, limits: Limits) -> Groups:
             )
             raise InvalidInput(
                 f"'by' names the column {excerpt(by)!r}, which holds {values[np.argmax(fraction)]:.6g} at "
-                f"{train.where(row)} of 'train'; a by column is categorical or holds integers only.",
+                f"{train.where(row)} of 'train'; a by column is categorical or holds integers only (of magnitude "
+                "at most 2**53).",
                 "by",
             )
     levels = sorted_levels(values)

@@ -345,6 +345,7 @@ BAD = [
         "by",
         "integers",
     ),
+    ("huge", {"train": {**SMALL, "g": [1e100, 1, 1e100, 1, 1e100, 1]}}, "by", "2**53"),
     ("missing_fail", {"train": {**SMALL, "g": ["a", None, "a", "b", "a", "b"]}}, "by", '"missing": "drop"'),
     (
         "matrix_form",
