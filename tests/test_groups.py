@@ -507,3 +507,13 @@ def test_a_test_level_its_group_did_not_have_is_a_422_naming_test(client: falcon
     answer = post(client, {"train": LEVELS, "formula": "y ~ x + kind", "by": "g", "test": test})
     assert answer.status_code == 422 and answer.json["field"] == "test"
     assert "row 1" in answer.json["detail"] and "'b'" in answer.json["detail"]
+
+
+def test_a_group_model_follows_the_missing_rules_for_the_by_column(client: falcon.testing.TestClient) -> None:
+    model = group_answer(client)
+    test = {"g": ["b", None, "a"], "x": [1, 1, 1]}
+    refused = post(client, {"model": model, "test": test}, "/predict")
+    assert refused.status_code == 422 and refused.json["field"] == "test" and "row 1" in refused.json["detail"]
+    dropped = post(client, {"model": model, "test": test, "missing": "drop"}, "/predict").json
+    assert dropped["predictions"][0] == pytest.approx(10.0) and dropped["predictions"][1] is None
+    assert dropped["predictions"][2] == pytest.approx(3.0)
