@@ -23,8 +23,9 @@ class Limits:
     max_prediction_rows: int = 1_000_000
     max_statistics_terms: int = 100_000
     max_formula_length: int = 10_000
-    #: Fits per request with ``by``: 100,000 small fits take about a minute on one core, and their
-    #: answer (a whole fit per group) stays within a few hundred MiB.
+    #: Fits per request with ``by``. A group costs about one ``LinearRegression().fit`` (see
+    #: benchmarks/groups.py) and about 450 bytes of answer without statistics: 100,000 groups
+    #: stay within the worker timeout and a few hundred MiB.
     max_groups: int = 100_000
 
 
