@@ -68,7 +68,8 @@ def design_groups(request: TableRequest, limits: Limits) -> GroupRequest:
         requests=tuple(requests),
         test_index=test_index,
         test_rows=None if request.test is None else request.test.rows,
-        n_dropped=dropped if request.options.missing == "drop" else None,
+        # Only when some rows had no group: the answer keeps the contract's shape otherwise.
+        n_dropped=dropped or None,
     )
 
 

@@ -83,7 +83,7 @@ class GroupRequest:
     requests: tuple[FitRequest, ...]
     test_index: tuple[np.ndarray, ...] | None
     test_rows: int | None  # rows of the test table
-    n_dropped: int | None = None  # training rows in no group, for a missing value in the by column
+    n_dropped: int | None = None  # training rows in no group (a missing by value, "drop"), when there are any
 
 
 @dataclass(frozen=True)

@@ -286,6 +286,8 @@ def test_missing_values_drop_per_group_and_in_the_by_column(client: falcon.testi
     body = {"train": train, "test": test, "formula": "y ~ x", "by": "g", "missing": "drop"}
     answer = post(client, body).json
     assert answer["n_dropped"] == 1  # the row without a group
+    complete = post(client, {**body, "train": {**train, "g": ["a", "a", "b", "b", "b", "b", "a"]}}).json
+    assert "n_dropped" not in complete  # the contract's shape when every row has its group
     a, b = answer["groups"]
     assert (a["n_dropped"], b["n_dropped"]) == (0, 1)
     assert (a["n_samples"], b["n_samples"]) == (3, 2)
