@@ -515,7 +515,40 @@ def test_a_group_model_follows_the_missing_rules_for_the_by_column(client: falco
     model = group_answer(client)
     test = {"g": ["b", None, "a"], "x": [1, 1, 1]}
     refused = post(client, {"model": model, "test": test}, "/predict")
-    assert refused.status_code == 422 and refused.json["field"] == "test" and "row 1" in refused.json["detail"]
+    assert (
+        refused.status_code == 422 and refused.json["field"] == "test" and "row 1" in refused.json["detail"]
+    )
     dropped = post(client, {"model": model, "test": test, "missing": "drop"}, "/predict").json
     assert dropped["predictions"][0] == pytest.approx(10.0) and dropped["predictions"][1] is None
     assert dropped["predictions"][2] == pytest.approx(3.0)
+
+
+def test_row_order_does_not_change_any_groups_fit(client: falcon.testing.TestClient) -> None:
+    frame = random_table(7, groups=5, rows=10)
+    body = {"formula": "y ~ x + z + kind", "by": "g", "weight": "w", "statistics": True}
+    ordered = post(client, {**body, "train": frame.sort_values("g", kind="stable").to_dict("list")}).json
+    shuffled = post(client, {**body, "train": frame.sample(frac=1.0, random_state=3).to_dict("list")}).json
+    for a, b in zip(ordered["groups"], shuffled["groups"], strict=True):
+        assert a["group"] == b["group"] and a["feature_names"] == b["feature_names"]
+        assert a["coef"] == pytest.approx(b["coef"], rel=1e-12)
+        assert a["statistics"]["r_squared"] == pytest.approx(b["statistics"]["r_squared"], rel=1e-12)
+
+
+def test_each_group_is_fitted_by_a_fresh_linear_regression(
+    client: falcon.testing.TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    import service.fitting
+
+    made: list[object] = []
+
+    class Counted(LinearRegression):  # type: ignore[misc]
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(service.fitting, "LinearRegression", Counted)
+    answer = post(client, {"train": TRAIN, "formula": "y ~ x1", "by": "store", "missing": "drop"}).json
+    assert len(made) == len(answer["groups"]) == 4
+    assert len({id(m) for m in made}) == 4
