@@ -26,6 +26,8 @@ cases <- list(
        interval = "confidence"),
   list(name = "weights", formula = y ~ x1 + x2, fitserve = "y ~ x1 + x2", by = "store", weight = "w",
        interval = "confidence"),
+  list(name = "factor_weights", formula = y ~ x1 + x2 + kind, fitserve = "y ~ x1 + x2 + kind", by = "store",
+       weight = "w", interval = "prediction"),
   list(name = "integer_by", formula = y ~ x1 + x2, fitserve = "y ~ x1 + x2", by = "region",
        interval = "prediction")
 )
