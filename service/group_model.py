@@ -48,7 +48,9 @@ def predict_groups(request: TableRequest, model: GroupModel) -> GroupRequest:
             assert own.test_rows is not None
             index.append(rows[own.test_rows])
             requests.append(replace(own, X_test=own.X_test if len(index[-1]) else None, test_rows=None))
-    return GroupRequest(model.by, model.groups, tuple(requests), tuple(index), test.rows)
+    return GroupRequest(
+        model.by, model.groups, tuple(requests), tuple(index), test.rows, options=request.options
+    )
 
 
 def shared_design(

@@ -70,6 +70,7 @@ def design_groups(request: TableRequest, limits: Limits) -> GroupRequest:
         test_rows=None if request.test is None else request.test.rows,
         # Only when some rows had no group: the answer keeps the contract's shape otherwise.
         n_dropped=dropped or None,
+        options=request.options,
     )
 
 

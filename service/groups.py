@@ -55,13 +55,13 @@ def fit_groups(request: GroupRequest) -> GroupResult:
         for rows, result in zip(request.test_index, results, strict=True):
             if result.predictions is not None:
                 predictions[rows] = result.predictions
-        asked = [r.intervals for r in results if r.intervals is not None]
-        if asked:
+        # Asked even when no group has a test row to give one for (every row null): the key is there.
+        if request.options.interval != "none":
             lower, upper = np.full(shape, np.nan), np.full(shape, np.nan)
             for rows, result in zip(request.test_index, results, strict=True):
                 if result.intervals is not None:
                     lower[rows], upper[rows] = result.intervals.lower, result.intervals.upper
-            intervals = Intervals(lower, upper, asked[0].level, asked[0].kind)
+            intervals = Intervals(lower, upper, request.options.level, request.options.interval)
     return GroupResult(
         by=request.by,
         groups=request.groups,

@@ -84,6 +84,7 @@ class GroupRequest:
     test_index: tuple[np.ndarray, ...] | None
     test_rows: int | None  # rows of the test table
     n_dropped: int | None = None  # training rows in no group (a missing by value, "drop"), when there are any
+    options: Options = field(default_factory=Options)  # the request's (each group's may differ: see grouping)
 
 
 @dataclass(frozen=True)

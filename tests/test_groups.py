@@ -552,3 +552,23 @@ def test_each_group_is_fitted_by_a_fresh_linear_regression(
     answer = post(client, {"train": TRAIN, "formula": "y ~ x1", "by": "store", "missing": "drop"}).json
     assert len(made) == len(answer["groups"]) == 4
     assert len({id(m) for m in made}) == 4
+
+
+def test_intervals_are_given_even_when_every_test_row_is_left_out(client: falcon.testing.TestClient) -> None:
+    test = {"g": ["a", None], "x": [None, 1]}
+    body = {
+        "train": SMALL,
+        "formula": "y ~ x",
+        "by": "g",
+        "test": test,
+        "missing": "drop",
+        "interval": "confidence",
+    }
+    answer = post(client, body).json
+    assert answer["predictions"] == [None, None]
+    assert answer["intervals"] == {
+        "lower": [None, None],
+        "upper": [None, None],
+        "level": 0.95,
+        "kind": "confidence",
+    }
