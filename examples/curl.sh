@@ -25,6 +25,8 @@ curl --data-binary @examples/data/housing.csv -H 'Content-Type: text/csv' "$URL/
 # R's anova table of a formula fit, and HC3 (heteroskedasticity-consistent) standard errors.
 curl --data-binary @examples/data/housing.csv -H 'Content-Type: text/csv' "$URL/fit?formula=price~sqft%2Bhood&missing=drop&anova=true"
 curl --data-binary @examples/data/housing.csv -H 'Content-Type: text/csv' "$URL/fit?formula=price~sqft%2Bhood&missing=drop&statistics=true&cov_type=HC3"
+# One fit per group (by=store), each test row predicted by its own store's fit.
+curl -F train=@examples/data/stores.csv -F test=@examples/data/stores_test.csv -F 'formula=sales ~ price' -F by=store $URL/predict
 # Train once, predict many: send a whole earlier answer back as the model.
 curl -s --json @examples/fit.json $URL/fit | jq '{model: ., X_test: {size: [90], rooms: [3], age: [5]}}' | curl --json @- $URL/predict
 # A picture of the fit: points, fitted line, predictions and their 95% prediction band.

@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="most coefficient statistics (targets x terms) when statistics or intervals are asked (default 100000)",
     )  # fmt: skip
     parser.add_argument("--max-formula-length", type=int, help="most characters in a formula (default 10000)")
+    parser.add_argument("--max-groups", type=int, help="most groups (fits) in a request with 'by' (default 100000)")
     parser.add_argument(
         "--log-format", choices=LOG_FORMATS, type=str.lower,
         help="log lines as text, or one JSON object per line (default text)",

@@ -37,16 +37,16 @@ from the problem+json body). A server that cannot be reached raises ``urllib.err
 
 from __future__ import annotations
 
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from typing import Any, Literal, Protocol, overload
 
-import numpy as np
 import orjson
 
-__all__ = ["ServiceError", "fit", "health", "predict"]
+from service.client_data import matrix, plain, table, vector
+
+__all__ = ["ServiceError", "fit", "groups", "health", "predict"]
 
 DEFAULT_TIMEOUT = 60.0
 Interval = Literal["none", "confidence", "prediction"]
@@ -88,6 +88,7 @@ def fit(
     formula: str | None = None,
     target: str | None = None,
     weight: str | None = None,
+    by: str | None = None,
     missing: Missing = "fail",
     sample_weight: Any = None,
     fit_intercept: bool = True,
@@ -111,6 +112,7 @@ def fit(
     formula: str | None = None,
     target: str | None = None,
     weight: str | None = None,
+    by: str | None = None,
     missing: Missing = "fail",
     sample_weight: Any = None,
     fit_intercept: bool = True,
@@ -133,6 +135,7 @@ def fit(
     formula: str | None = None,
     target: str | None = None,
     weight: str | None = None,
+    by: str | None = None,
     missing: Missing = "fail",
     sample_weight: Any = None,
     fit_intercept: bool = True,
@@ -150,15 +153,16 @@ def fit(
     training *table* and ``X_test`` the rows to predict, as R's ``lm(formula, data)`` takes
     them: ``client.fit(server, df, formula="price ~ sqft + hood", X_test=new)``; text columns
     are categorical and ``NaN``/``None`` are missing values (``missing="drop"`` leaves such rows
-    out). With ``picture="svg"`` or ``"png"``, the picture of the fit, as bytes, instead of the answer.
+    out). ``by="store"`` fits once per distinct value of that column (``groups(answer)`` gives each
+    group's fit by its value). With ``picture="svg"`` or ``"png"``, the picture of the fit, as bytes.
     """
-    if y_train is None or formula is not None or target is not None or weight is not None:
+    if y_train is None or formula is not None or target is not None or weight is not None or by is not None:
         if y_train is not None:
             raise ValueError("y_train goes with matrices; with a table, name the target in 'formula' or 'target'.")
         if sample_weight is not None:
             raise ValueError("sample_weight goes with matrices; with a table, name its column in 'weight'.")
         body: dict[str, Any] = {"train": table(X_train), "formula": formula, "target": target,
-                                "test": table(X_test), "weight": weight}  # fmt: skip
+                                "test": table(X_test), "weight": weight, "by": by}  # fmt: skip
         if formula is not None and fit_intercept is not True:
             raise ValueError("With a formula, '- 1' in the formula removes the intercept, not fit_intercept.")
     else:
@@ -191,21 +195,29 @@ def predict(
 ) -> dict[str, Any]:
     """Predict ``X_test`` (``POST /predict``) from a ``model`` (an earlier answer) or from training data.
 
-    A model fitted from a table and a formula (its answer has a ``design``) predicts a table:
-    ``X_test`` is then sent as ``test``.
+    A model fitted from a table and a formula (its answer has a ``design``, or ``groups`` with
+    ``by``) predicts a table: ``X_test`` is then sent as ``test``.
     """
     body: dict[str, Any] = {}
-    if model is not None and "design" in model:
+    if model is not None and ("design" in model or "groups" in model):
         body["test"] = table(X_test)
     else:
         body["X_test"] = matrix(X_test)
-    if model is not None:
+    if model is not None and "groups" in model:
+        entries = [{key: g[key] for key in ("group", *MODEL_KEYS) if key in g} for g in model["groups"]]
+        body["model"] = {"by": model.get("by"), "groups": entries}
+    elif model is not None:
         body["model"] = {key: model[key] for key in MODEL_KEYS if key in model}
     body.update(X_train=matrix(X_train), y_train=matrix(y_train), sample_weight=vector(sample_weight))
     body.update(options(fit_intercept, positive, statistics, interval, level))
     if missing != "fail":
         body["missing"] = missing
     return request(url, "/predict", body, token, timeout)
+
+
+def groups(answer: Mapping[str, Any]) -> dict[Any, dict[str, Any]]:
+    """The fits of an answer with ``by``, by group value: ``client.groups(answer)["A"]["coef"]``."""
+    return {entry["group"]: entry for entry in answer["groups"]}
 
 
 def picture_type(picture: str) -> str:
@@ -227,66 +239,6 @@ def options(
         "level": level if level != 0.95 else None,
     }
     return {key: value for key, value in given.items() if value is not None}
-
-
-def matrix(value: Any) -> Any:
-    """The JSON form of a matrix or a target: named columns for pandas, lists for the rest."""
-    pandas = sys.modules.get("pandas")
-    if pandas is not None and isinstance(value, pandas.DataFrame):
-        columns: dict[str, Any] = {}
-        for name, column in value.items():
-            if str(name) in columns:
-                raise ValueError(f"Column names must be distinct as strings. Got {str(name)!r} twice.")
-            columns[str(name)] = values(column)
-        return columns
-    if pandas is not None and isinstance(value, pandas.Series):
-        return values(value) if value.name is None else {str(value.name): values(value)}
-    if isinstance(value, Mapping):
-        return {str(name): values(column) for name, column in value.items()}
-    return values(value)
-
-
-def table(value: Any) -> Any:
-    """The JSON form of a table: named columns, numbers as floats, text and booleans as they are, gaps as null."""
-    if value is None:
-        return None
-    pandas = sys.modules.get("pandas")
-    if pandas is not None and isinstance(value, pandas.DataFrame):
-        columns = {str(name): column for name, column in value.items()}
-        if len(columns) != value.shape[1]:
-            raise ValueError("Column names must be distinct as strings.")
-    elif isinstance(value, Mapping):
-        columns = {str(name): column for name, column in value.items()}
-    else:
-        raise TypeError(f"A table is a pandas DataFrame or a dict of columns. Got {type(value).__name__} instead.")
-    return {name: cells(column) for name, column in columns.items()}
-
-
-def cells(column: Any) -> Any:
-    """One column of a table: floats (NaN as null) when numeric, else its values with gaps as None."""
-    kind = getattr(getattr(column, "dtype", None), "kind", None)
-    if kind in ("i", "u", "f"):
-        return values(column)
-    items = column.tolist() if hasattr(column, "tolist") else list(column)
-    pandas = sys.modules.get("pandas")
-    missing = pandas.isna if pandas is not None else (lambda item: item is None or item != item)
-    return [None if missing(item) else item for item in items]
-
-
-def vector(value: Any) -> Any:
-    """The JSON form of a vector (``sample_weight``): a flat list whatever its type."""
-    return values(value)
-
-
-def values(value: Any) -> Any:
-    """Numbers of an array, a list or a pandas column, as floats where they are numeric or boolean."""
-    if value is None or isinstance(value, (list, tuple)):
-        return value
-    numeric = getattr(getattr(value, "dtype", None), "kind", None) in ("b", "i", "u", "f")
-    if hasattr(value, "to_numpy"):  # pandas, whose nullable columns hold NA: sent as NaN, so null
-        return value.to_numpy(np.float64, na_value=np.nan) if numeric else value.to_numpy().tolist()
-    array = np.asarray(value)
-    return np.ascontiguousarray(array, np.float64) if array.dtype.kind in "biuf" else array.tolist()
 
 
 def request(
@@ -336,12 +288,3 @@ def problem(status: int, content: bytes) -> ServiceError:
         str(document.get("detail", "")),
         field if isinstance(field, str) else None,
     )
-
-
-def plain(value: Any) -> Any:
-    """What orjson cannot serialize by itself: numpy scalars and arrays it does not take."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"Type {type(value).__name__} cannot be sent as JSON.")

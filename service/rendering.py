@@ -8,7 +8,7 @@ import io
 import numpy as np
 import orjson
 
-from service.request import FitResult
+from service.request import FitResult, GroupResult, Intervals
 
 #: A newline, for terminals. NaN, which marks a test row left out for a missing value, is written null.
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
@@ -16,6 +16,11 @@ JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
 
 def render_json(result: FitResult) -> bytes:
     """Render the JSON answer of the contract."""
+    return orjson.dumps(fit_answer(result), option=JSON_OPTIONS)
+
+
+def fit_answer(result: FitResult) -> dict[str, object]:
+    """The JSON answer of one fit, as plain data (numpy arrays for orjson)."""
     single = result.single_target
     answer: dict[str, object] = {
         "coef": result.coef[0] if single else result.coef,
@@ -49,7 +54,7 @@ def render_json(result: FitResult) -> bytes:
             "level": intervals.level,
             "kind": intervals.kind,
         }
-    return orjson.dumps(answer, option=JSON_OPTIONS)
+    return answer
 
 
 def target_labels(result: FitResult) -> list[str]:
@@ -63,15 +68,19 @@ def target_labels(result: FitResult) -> list[str]:
 
 def render_csv(result: FitResult) -> bytes:
     """Render predictions as CSV: one column per target, then interval bounds if asked."""
-    labels = target_labels(result)
+    return render_table(target_labels(result), result.predictions, result.intervals)
+
+
+def render_table(labels: list[str], predictions: np.ndarray | None, intervals: Intervals | None) -> bytes:
+    """Predictions as CSV: one column per target, then interval bounds if asked."""
     header = list(labels)
     columns: list[np.ndarray] = []
-    if result.predictions is not None:
-        columns = [result.predictions[:, j] for j in range(len(labels))]
-    if result.intervals is not None:
+    if predictions is not None:
+        columns = [predictions[:, j] for j in range(len(labels))]
+    if intervals is not None:
         for j, label in enumerate(labels):
             header += [f"lower_{label}", f"upper_{label}"]
-            columns += [result.intervals.lower[:, j], result.intervals.upper[:, j]]
+            columns += [intervals.lower[:, j], intervals.upper[:, j]]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
@@ -80,3 +89,33 @@ def render_csv(result: FitResult) -> bytes:
         # A test row left out for a missing value has empty cells, as R writes NA for it.
         writer.writerows([["" if v != v else repr(v) for v in row] for row in table])
     return out.getvalue().encode("utf-8")
+
+
+def render_groups_json(result: GroupResult) -> bytes:
+    """The answer of one fit per group: ``by``, ``groups`` (each a whole fit answer without predictions), predictions."""
+    groups = []
+    for value, fitted in zip(result.groups, result.results, strict=True):
+        entry: dict[str, object] = {"group": value, **fit_answer(fitted)}
+        entry.pop("predictions", None)
+        entry.pop("intervals", None)
+        groups.append(entry)
+    answer: dict[str, object] = {"by": result.by, "groups": groups}
+    single = result.single_target
+    if result.predictions is not None:
+        answer["predictions"] = result.predictions[:, 0] if single else result.predictions
+    if result.intervals is not None:
+        intervals = result.intervals
+        answer["intervals"] = {
+            "lower": intervals.lower[:, 0] if single else intervals.lower,
+            "upper": intervals.upper[:, 0] if single else intervals.upper,
+            "level": intervals.level,
+            "kind": intervals.kind,
+        }
+    if result.n_dropped is not None:
+        answer["n_dropped"] = result.n_dropped
+    return orjson.dumps(answer, option=JSON_OPTIONS)
+
+
+def render_groups_csv(result: GroupResult) -> bytes:
+    """The predictions of one fit per group as CSV: one row per test row, as for one fit."""
+    return render_table(target_labels(result.results[0]), result.predictions, result.intervals)

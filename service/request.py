@@ -60,7 +60,34 @@ class TableRequest:
     target: str | None = None
     weight: str | None = None
     options: Options = field(default_factory=Options)
-    model: Model | None = None
+    model: Model | GroupModel | None = None
+    by: str | None = None  # a column of train: one fit per distinct value
+
+
+@dataclass(frozen=True)
+class GroupModel:
+    """A whole answer of a fit per group sent back as ``model``: the ``by`` column and one model per group."""
+
+    by: str
+    groups: tuple[str | bool | int, ...]  # in sorted order, as the answer gave them
+    models: tuple[Model, ...]
+
+
+@dataclass(frozen=True)
+class GroupRequest:
+    """One fit per group: a ``FitRequest`` per group, and where each group's test rows sit in the test table.
+
+    ``test_index[g]`` holds the rows of the test table that group ``g``'s ``X_test`` predicts, in
+    its order; rows in no ``test_index`` (a missing value, under ``"missing": "drop"``) get ``null``.
+    """
+
+    by: str
+    groups: tuple[str | bool | int, ...]
+    requests: tuple[FitRequest, ...]
+    test_index: tuple[np.ndarray, ...] | None
+    test_rows: int | None  # rows of the test table
+    n_dropped: int | None = None  # training rows in no group (a missing by value, "drop"), when there are any
+    options: Options = field(default_factory=Options)  # the request's (each group's may differ: see grouping)
 
 
 @dataclass(frozen=True)
@@ -123,3 +150,17 @@ class FitResult:
     def n_targets(self) -> int:
         """Number of targets."""
         return int(self.coef.shape[0])
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """The fits of every group, and the test table's predictions (each row by its own group's fit)."""
+
+    by: str
+    groups: tuple[str | bool | int, ...]
+    results: tuple[FitResult, ...]
+    predictions: np.ndarray | None  # (m, k), aligned with the test rows, NaN for a row left out
+    intervals: Intervals | None
+    single_target: bool
+    target_names: tuple[str, ...] | None
+    n_dropped: int | None = None

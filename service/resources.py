@@ -11,13 +11,15 @@ from falcon.media.multipart import MultipartParseOptions
 from falcon.uri import parse_query_string
 
 from service.body import read_body
-from service.errors import MalformedBody, UnsupportedMediaType
+from service.errors import MalformedBody, NotAcceptable, UnsupportedMediaType, excerpt
 from service.fitting import fit
-from service.negotiation import ANSWER_TYPES, not_acceptable, offered, render_for
+from service.groups import design_groups, fit_groups, fit_sizes, is_group_request
+from service.negotiation import ANSWER_TYPES, TABLE_TYPES, not_acceptable, offered, render_for
 from service.openapi import build_document
 from service.parse.forms import Part, parse_csv, parse_form
 from service.parse.json import parse_json
-from service.request import Endpoint
+from service.rendering import render_groups_csv, render_groups_json
+from service.request import Endpoint, GroupRequest
 from service.settings import Settings
 from service.tabular import design_request
 from service.version import __version__
@@ -53,6 +55,9 @@ class FitResource:
         else:
             parts = read_parts(self.multipart, body.take(), req.content_type or MULTIPART)
             parsed = parse_form(parts, params, self.endpoint, limits)
+        if is_group_request(parsed):
+            self.answer_groups(req, resp, design_groups(parsed, limits))
+            return
         request = design_request(parsed, limits)
         answer_type = req.client_prefers(list(offered(request)))
         if answer_type is None:
@@ -62,6 +67,20 @@ class FitResource:
         req.context.fit_sizes = (result.n_samples, result.n_features, result.n_targets)
         resp.content_type = answer_type
         resp.data = render_for(answer_type, request, result)
+        resp.vary = ("Accept",)
+
+    def answer_groups(self, req: falcon.Request, resp: falcon.Response, request: GroupRequest) -> None:
+        """Fit one model per group and answer in JSON or CSV (a picture of many fits is a 406)."""
+        answer_type = req.client_prefers(list(TABLE_TYPES))
+        if answer_type is None:
+            raise NotAcceptable(
+                f"A fit per group ('by') has no picture: {req.path} answers {' or '.join(TABLE_TYPES)} here, "
+                f"but the Accept header takes neither (got {excerpt(req.accept, 80)!r})."
+            )
+        result = fit_groups(request)
+        req.context.fit_sizes = fit_sizes(result)
+        resp.content_type = answer_type
+        resp.data = render_groups_csv(result) if answer_type == CSV else render_groups_json(result)
         resp.vary = ("Accept",)
 
 

@@ -23,6 +23,10 @@ class Limits:
     max_prediction_rows: int = 1_000_000
     max_statistics_terms: int = 100_000
     max_formula_length: int = 10_000
+    #: Fits per request with ``by``. A group costs about one ``LinearRegression().fit`` (see
+    #: benchmarks/groups.py) and about 450 bytes of answer without statistics: 100,000 groups
+    #: stay within the worker timeout and a few hundred MiB.
+    max_groups: int = 100_000
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class Settings:
     max_prediction_rows: int = Limits.max_prediction_rows
     max_statistics_terms: int = Limits.max_statistics_terms
     max_formula_length: int = Limits.max_formula_length
+    max_groups: int = Limits.max_groups
     log_format: str = "text"  # or "json": one JSON object per log line
     # Past this many seconds on one request, a worker process is replaced (see service.watchdog).
     # The longest fit the default limits allow (5000 x 2000 with statistics, a 90 MiB body) took
@@ -53,7 +58,8 @@ class Settings:
             raise SettingsError(f"port must be between 0 and 65535. Got {self.port} instead.")
         if self.workers is not None and self.workers < 1:
             raise SettingsError(f"workers must be at least 1. Got {self.workers} instead.")
-        for name in ("threads", "max_features", "max_cells", "max_prediction_rows", "max_statistics_terms", "max_formula_length"):
+        for name in ("threads", "max_features", "max_cells", "max_prediction_rows", "max_statistics_terms", "max_formula_length",
+                     "max_groups"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1. Got {getattr(self, name)} instead.")
         if not self.max_body_mb > 0:
@@ -84,7 +90,8 @@ class Settings:
     def limits(self) -> Limits:
         """The per-request size limits."""
         return Limits(
-            self.max_features, self.max_cells, self.max_prediction_rows, self.max_statistics_terms, self.max_formula_length
+            self.max_features, self.max_cells, self.max_prediction_rows, self.max_statistics_terms, self.max_formula_length,
+            self.max_groups,
         )
 
     @classmethod
@@ -116,6 +123,7 @@ ENVIRONMENT: dict[str, str] = {
     "max_prediction_rows": "FITSERVE_MAX_PREDICTION_ROWS",
     "max_statistics_terms": "FITSERVE_MAX_STATISTICS_TERMS",
     "max_formula_length": "FITSERVE_MAX_FORMULA_LENGTH",
+    "max_groups": "FITSERVE_MAX_GROUPS",
     "log_format": "FITSERVE_LOG_FORMAT",
     "worker_timeout": "FITSERVE_WORKER_TIMEOUT",
 }
@@ -126,7 +134,7 @@ def convert(name: str, raw: str) -> object:
     try:
         if name in (
             "port", "threads", "workers", "max_features", "max_cells", "max_prediction_rows",
-            "max_statistics_terms", "max_formula_length",
+            "max_statistics_terms", "max_formula_length", "max_groups",
         ):  # fmt: skip
             return int(raw.replace("_", ""))
         if name in ("max_body_mb", "worker_timeout"):

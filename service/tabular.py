@@ -14,12 +14,12 @@ are left out (``n_dropped``), and a test row with a missing value gets no predic
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from service.errors import InvalidInput, did_you_mean, excerpt
-from service.formula_design import build_design, first_missing, rebuild_design
+from service.formula_design import build_design, first_missing, rebuild_design, used_columns
 from service.formulas import Formula, read_formula
 from service.parse.fields import check_statistics_size
 from service.parse.rules import dropped_warning
@@ -30,22 +30,45 @@ from service.table import Table
 DROP_HINT = 'send "missing": "drop" to leave such rows out (as R\'s na.exclude)'
 
 
+@dataclass(frozen=True)
+class TableDesign:
+    """A table-form request's design: the request in matrices, its formula, and the training rows it uses."""
+
+    request: FitRequest
+    formula: Formula
+    rows: np.ndarray  # mask of the rows of train in the design (complete in every column the fit uses)
+    weight: str | None
+
+
 def design_request(request: FitRequest | TableRequest, limits: Limits) -> FitRequest:
     """Turn a table-form request into the matrices of its design; a matrix-form one is returned as it is."""
     if isinstance(request, FitRequest):
         return request
     if request.model is not None:
+        assert isinstance(request.model, Model), "a model per group is predicted by service.grouping"
         return predict_from_model(request, request.model)
+    return design_table(request, limits).request
+
+
+def design_table(request: TableRequest, limits: Limits) -> TableDesign:
+    """Read the formula against ``train`` and build its design, and the test rows' (``.`` leaves out ``by``)."""
     train = request.train
     assert train is not None
     options = request.options
-    text = request.formula if request.formula is not None else shorthand(train, request.target, request.weight)
+    by = request.by
+    text = request.formula if request.formula is not None else shorthand(train, request.target, request.weight, by)
     if request.formula is None and not options.fit_intercept:
         text += " - 1"
     weight = check_weight_column(train, request.weight)
     formula = read_formula(
-        text, train.names, weight=weight, max_length=limits.max_formula_length, max_terms=limits.max_features
+        text, train.names, weight=weight, by=by, max_length=limits.max_formula_length, max_terms=limits.max_features
     )
+    if by is not None and by in used_columns(formula, weight):
+        raise InvalidInput(
+            f"'formula' uses the column {excerpt(by)!r}, which is the 'by' column: it is constant within each "
+            "group, so each group's fit cannot use it; leave it out of the formula (and 'weight').",
+            "formula",
+        )
     if options.missing == "fail":
         refuse_missing(first_missing(formula, train, weight), train)
     design = build_design(formula, train, weight=weight, max_columns=limits.max_features)
@@ -72,7 +95,7 @@ def design_request(request: FitRequest | TableRequest, limits: Limits) -> FitReq
         X_test, test_rows = new_rows(design.state, request.test, formula, options.missing, "test")
     fitted = replace(options, fit_intercept=design.intercept)
     check_statistics_size(fitted, X.shape[1], Y.shape[1], limits)
-    return FitRequest(
+    fit_request = FitRequest(
         X_train=X,
         y_train=Y,
         X_test=X_test,
@@ -88,6 +111,7 @@ def design_request(request: FitRequest | TableRequest, limits: Limits) -> FitReq
         warnings=warnings,
         column_terms=design.column_terms,
     )
+    return TableDesign(fit_request, formula, design.rows, weight)
 
 
 def predict_from_model(request: TableRequest, model: Model) -> FitRequest:
@@ -115,10 +139,10 @@ def predict_from_model(request: TableRequest, model: Model) -> FitRequest:
     )
 
 
-def shorthand(train: Table, target: str | None, weight: str | None) -> str:
-    """The formula that ``target`` stands for (``<target> ~ .``); without it, the last column not the weight."""
+def shorthand(train: Table, target: str | None, weight: str | None, by: str | None = None) -> str:
+    """The formula that ``target`` stands for (``<target> ~ .``); without it, the last column not the weight (or by)."""
     if target is None:
-        candidates = [name for name in train.names if name != weight]
+        candidates = [name for name in train.names if name not in (weight, by)]
         names = [candidates[-1] if candidates else train.names[-1]]
     else:
         names = [piece.strip() for piece in target.split(",")]

@@ -109,7 +109,7 @@ def check_statistics_size(options: Options, features: int, targets: int, limits:
 
 
 #: Fields that need the training data, in either form: with a ``model``, each is a 422 naming ``model``.
-TRAINING_ONLY = ("X_train", "y_train", "sample_weight", "train", "formula", "target", "weight", "statistics", "interval", "cov_type", "anova")
+TRAINING_ONLY = ("X_train", "y_train", "sample_weight", "train", "formula", "target", "weight", "by", "statistics", "interval", "cov_type", "anova")
 
 
 def check_model_alone(endpoint: str, present: set[str]) -> None:

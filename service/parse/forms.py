@@ -23,7 +23,7 @@ from service.settings import Limits
 from service.table import Table
 
 PARAMETERS = (
-    "formula", "target", "weight", "fit_intercept", "positive", "statistics", "interval", "level", "missing",
+    "formula", "target", "weight", "by", "fit_intercept", "positive", "statistics", "interval", "level", "missing",
     "cov_type", "anova",
 )  # fmt: skip
 PARTS = ("train", "test", *PARAMETERS)

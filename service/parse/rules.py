@@ -34,7 +34,7 @@ FIELDS = (
 )  # fmt: skip
 #: The fields of the table form, in the order in which the first one present is named when
 #: a request mixes the two forms.
-TABLE_FIELDS = ("train", "formula", "target", "test", "weight")
+TABLE_FIELDS = ("train", "formula", "target", "test", "weight", "by")
 MATRIX_FIELDS = ("X_train", "y_train", "X_test", "sample_weight")
 KNOWN = FIELDS + TABLE_FIELDS
 

@@ -1,7 +1,7 @@
 """The rules of the table form: a training table, a formula or a target, a test table.
 
 The fields are checked in the order of the contract's "Tables and formulas" table (``train``,
-``formula``, ``target``, ``test``, ``weight``), then the options shared with the matrix form.
+``formula``, ``target``, ``test``, ``weight``, ``by``), then the options shared with the matrix form.
 What a formula says is read by the design stage (``service.tabular``), against the columns
 the table has; here a formula is only a string.
 """
@@ -16,8 +16,8 @@ from service.parse.fields import (
     prediction_rows_given,
     read_options,
 )
-from service.parse.model import read_model
-from service.request import Endpoint, TableRequest
+from service.parse.model import is_group_model, read_group_model, read_model
+from service.request import Endpoint, GroupModel, Model, TableRequest
 from service.settings import Limits
 from service.table import Table
 
@@ -47,6 +47,7 @@ def build_table_request(fields: Fields, endpoint: Endpoint, present: set[str], l
         )
     test = read_test(fields, endpoint, present, limits)
     weight = text(fields, present, "weight")
+    by = text(fields, present, "by")
     if formula is not None and "fit_intercept" in present:
         raise InvalidInput(
             "'fit_intercept' cannot come with 'formula': the formula says whether there is an intercept "
@@ -54,19 +55,24 @@ def build_table_request(fields: Fields, endpoint: Endpoint, present: set[str], l
             "fit_intercept",
         )
     options = read_options(fields, present, has_test=test is not None, test="test")
-    return TableRequest(train, test, formula, target, weight, options)
+    return TableRequest(train, test, formula, target, weight, options, by=by)
 
 
 def build_model_request(fields: Fields, endpoint: Endpoint, present: set[str], limits: Limits) -> TableRequest:
     """Check a request that predicts a test table from an earlier formula fit."""
     check_model_alone(endpoint, present)
-    model = read_model(fields.value("model"))
-    if model.design is None:
-        raise InvalidInput(
-            "'model' has no 'design', so it cannot predict a 'test' table: it was not fitted from a table "
-            "and a formula. Send the rows to predict as 'X_test'.",
-            "model",
-        )
+    value = fields.value("model")
+    model: Model | GroupModel
+    if is_group_model(value):
+        model = read_group_model(value, limits.max_groups)
+    else:
+        model = read_model(value)
+        if model.design is None:
+            raise InvalidInput(
+                "'model' has no 'design', so it cannot predict a 'test' table: it was not fitted from a table "
+                "and a formula. Send the rows to predict as 'X_test'.",
+                "model",
+            )
     test = read_test(fields, endpoint, present, limits)
     options = read_options(fields, present, has_test=True, test="test")
     return TableRequest(None, test, options=options, model=model)
