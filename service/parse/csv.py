@@ -61,8 +61,10 @@ BLOCK = 1 << 20
 #: The smallest block a body is cut into: a body of a few megabytes is cut into about four
 #: blocks a core, so that the cores finish together; smaller blocks cost more than they save.
 SMALLEST_BLOCK = 1 << 18
-#: The first rows, read to tell which columns look numeric.
+#: The first rows, read to tell which columns look numeric: this many bytes, or more for a
+#: wide table, ``SAMPLE_CELL`` bytes a column, so that the sample holds whole rows.
 SAMPLE = 1 << 14
+SAMPLE_CELL = 64
 #: The most columns a table may have: pyarrow and the typing of each column cost tens of
 #: microseconds a column, so a header of a million names is refused before it is read.
 MAX_COLUMNS = 10_000
@@ -136,10 +138,11 @@ def looks_numeric(source: pa.Buffer, names: list[str], quoted: bool) -> set[str]
     A guess, which the full read checks: anything unusual in the first rows (a row longer
     than the sample, a ragged one) makes no guess, and every column is read as strings.
     """
+    block = max(SAMPLE, min(source.size, SAMPLE_CELL * len(names)))
     try:
         reader = pcsv.open_csv(
             pa.BufferReader(source),
-            read_options=pcsv.ReadOptions(block_size=SAMPLE, column_names=names, use_threads=False),
+            read_options=pcsv.ReadOptions(block_size=block, column_names=names, use_threads=False),
             parse_options=pcsv.ParseOptions(newlines_in_values=quoted, ignore_empty_lines=False),
             convert_options=convert_options(dict.fromkeys(names, STRING)),
         )
@@ -147,14 +150,21 @@ def looks_numeric(source: pa.Buffer, names: list[str], quoted: bool) -> set[str]
             batch = reader.read_next_batch()
     except (pa.ArrowInvalid, StopIteration):
         return set()
+    present = {name: column for name, column in zip(names, batch.columns, strict=True) if column.null_count < len(column)}
+    try:
+        # The sample's columns end to end, cast at once: a wide table of numbers pays for one
+        # pyarrow call, not one a column.
+        pc.cast(pa.concat_arrays(list(present.values())), FLOAT)
+        return set(present)
+    except pa.ArrowInvalid:
+        pass
     numbers = set()
-    for name, column in zip(names, batch.columns, strict=True):
-        if column.null_count < len(column):
-            try:
-                pc.cast(column, FLOAT)
-            except pa.ArrowInvalid:
-                continue
-            numbers.add(name)
+    for name, column in present.items():
+        try:
+            pc.cast(column, FLOAT)
+        except pa.ArrowInvalid:
+            continue
+        numbers.add(name)
     return numbers
 
 

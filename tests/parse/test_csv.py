@@ -321,6 +321,17 @@ def test_numeric_columns_are_converted_by_the_reader_without_strings(monkeypatch
     assert table["y"].values[:3].tolist()[1:] == [300.0, 4.0] and table["y"].missing is not None
 
 
+def test_a_table_whose_rows_are_longer_than_the_sample_is_converted_by_the_reader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from_strings = typed_as_read(monkeypatch)
+    width = MAX_COLUMNS
+    body = ",".join(f"c{j}" for j in range(width)).encode() + b"\n" + (b"-0.123456," * (width - 1) + b"2\n") * 20
+    table = read_used(body)
+    assert from_strings == [] and len(table) == width and table.rows == 20
+    assert table["c0"].values.tolist() == [-0.123456] * 20 and table[f"c{width - 1}"].values.tolist() == [2.0] * 20
+
+
 def test_a_body_with_a_space_or_tab_in_its_rows_types_every_column_from_strings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
