@@ -32,6 +32,7 @@ import pandas as pd
 from formulaic import ModelSpec
 from formulaic.errors import FormulaicError
 
+from service.design_columns import plain_columns, stack_columns
 from service.design_functions import DesignError, MissingState, level_label, make_context, sorted_levels
 from service.design_matrix import INTERCEPT, DesignMaterializer
 from service.design_state import DesignState, read_design_state
@@ -48,7 +49,8 @@ REBUILDING = make_context(training=False)
 class Design:
     """The design of a fit on the rows it uses.
 
-    ``matrix`` (m x p, float64, C-contiguous) holds the terms' columns without the
+    ``matrix`` (m x p, float64, contiguous: column-major when every term is a plain
+    column, see ``service.design_columns``) holds the terms' columns without the
     intercept (``intercept`` says whether the fit has one: ``LinearRegression``'s
     ``fit_intercept``); ``targets`` (m x k) the targets. ``rows`` marks the table's rows
     used (m of them). ``state`` is the plain JSON that ``rebuild_design`` takes.
@@ -103,20 +105,25 @@ def build_design(formula: Formula, table: Table, *, weight: str | None = None, m
         )
     levels = {name: sorted_levels(table[name].values[rows]) for name in level_columns(formula, kinds)}
     check_width(formula, table, rows, levels, max_columns)
-    names = formula.target_columns + formula.term_columns
-    frame = make_frame(table, dict.fromkeys(names), rows, levels, kinds)
-    spec = formulaic.Formula(formula.expanded)
-    options = matrix_options(formula.intercept)
-    matrices = evaluate(lambda: spec.get_model_matrix(frame, context=TRAINING, **options), table.role)
-    target_matrix = np.asarray(matrices.lhs, dtype=np.float64)
-    term_matrix, feature_names = without_intercept(matrices.rhs, formula.intercept)
+    transforms: dict[str, Any] = {}
+    if plain_columns(formula, kinds):
+        term_matrix, target_matrix, feature_names = stack_columns(formula, table, rows)
+    else:
+        names = formula.target_columns + formula.term_columns
+        frame = make_frame(table, dict.fromkeys(names), rows, levels, kinds)
+        spec = formulaic.Formula(formula.expanded)
+        options = matrix_options(formula.intercept)
+        matrices = evaluate(lambda: spec.get_model_matrix(frame, context=TRAINING, **options), table.role)
+        target_matrix = np.asarray(matrices.lhs, dtype=np.float64)
+        term_matrix, feature_names = without_intercept(matrices.rhs, formula.intercept)
+        transforms = dict(matrices.rhs.model_spec.transform_state)
     check_finite(target_matrix, formula.targets, rows, table)
     check_finite(term_matrix, feature_names, rows, table)
     state = DesignState(
         formula=formula.expanded,
         columns={name: kinds[name] for name in used_columns(formula)},
         levels=levels,
-        transforms=dict(matrices.rhs.model_spec.transform_state),
+        transforms=transforms,
         feature_names=feature_names,
     )
     owners = {j: str(term) for term, columns in matrices.rhs.model_spec.term_indices.items() for j in columns}

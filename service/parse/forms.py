@@ -53,7 +53,7 @@ class FormFields(Fields):
 
 def parse_csv(body: bytes, params: Params, endpoint: Endpoint, limits: Limits) -> FitRequest | TableRequest:
     """Parse and check a ``text/csv`` body (the training table) and its query parameters."""
-    if not body.strip():
+    if blank(body):
         raise MalformedBody("The body is empty; send the training table as CSV text, header row first.")
     options = read_params(params)
     if endpoint == "predict":
@@ -94,10 +94,15 @@ def parse_form(parts: Sequence[Part], params: Params, endpoint: Endpoint, limits
             "test",
         )
     for name, data in tables.items():
-        if not data.strip():
+        if blank(data):
             raise InvalidInput(f"{name!r}, the {name!r} part, is empty; send a CSV table, header row first.", name)
     read: dict[str, Table] = {name: read_csv(tables[name], name) for name in ("train", "test") if name in tables}
     return build_request(FormFields(read, options), endpoint, limits)
+
+
+def blank(data: bytes) -> bool:
+    """Whether ``data`` is empty or only whitespace, found without copying it (``strip`` would)."""
+    return not data or data.isspace()
 
 
 def decode(data: bytes, what: str) -> str:

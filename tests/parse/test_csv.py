@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import service.parse.csv
-from service.errors import FitserveError, InvalidInput, MalformedBody
+import service.parse.csv_cells
+from service.errors import FitserveError, InvalidInput, MalformedBody, describe
 from service.parse.csv import DECIMAL, MAX_COLUMNS, read_csv
 from service.parse.values import MAX_MAGNITUDE
 from service.table import Table
@@ -267,7 +268,7 @@ def test_a_header_wider_than_the_limit_is_refused_before_it_is_read() -> None:
 
 def test_only_text_columns_and_errors_take_the_exact_road(monkeypatch: pytest.MonkeyPatch) -> None:
     exact: list[str] = []
-    typed = service.parse.csv.type_exactly
+    typed = service.parse.csv_cells.type_exactly
 
     def record(name: str, *args: Any) -> Any:
         exact.append(name)
@@ -276,7 +277,7 @@ def test_only_text_columns_and_errors_take_the_exact_road(monkeypatch: pytest.Mo
     def never(*args: Any) -> Any:
         raise AssertionError("a table without a ragged row was read twice")
 
-    monkeypatch.setattr(service.parse.csv, "type_exactly", record)
+    monkeypatch.setattr(service.parse.csv_cells, "type_exactly", record)
     monkeypatch.setattr(service.parse.csv, "first_ragged_row", never)
     table = read_csv(b"x,h,y\n1.5,a,\n-2,b,3e2\nNA,,4\n", "train")
     assert [column.kind for column in table.columns] == ["numeric", "categorical", "numeric"]
@@ -284,6 +285,91 @@ def test_only_text_columns_and_errors_take_the_exact_road(monkeypatch: pytest.Mo
     with pytest.raises(InvalidInput):
         read_used(b"x,y\n1,2\n3,inf\n", "train")
     assert exact == ["h", "y"]
+
+
+# ---------------------------------------------------------------- the typed road and its checks
+
+#: Enough rows that the last ones lie past the first rows read to guess the column types.
+LONG = 20_000
+
+
+def long_table(last: str, *, other: str = "7") -> bytes:
+    """A two-column table of ``LONG`` numeric rows, then one row whose second cell is ``last``."""
+    body = b"a,b\n" + b"1.5,2.25\n" * LONG + f"3,{last}\n{other},8\n".encode()
+    assert len(body) > 2 * service.parse.csv.SAMPLE
+    return body
+
+
+def typed_as_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the columns typed from strings (the names given to ``type_column``)."""
+    names: list[str] = []
+    typed = service.parse.csv.type_column
+
+    def record(name: str, *args: Any) -> Any:
+        names.append(name)
+        return typed(name, *args)
+
+    monkeypatch.setattr(service.parse.csv, "type_column", record)
+    return names
+
+
+def test_numeric_columns_are_converted_by_the_reader_without_strings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from_strings = typed_as_read(monkeypatch)
+    table = read_used(b"x,h,y\n1.5,a,\n-2,b,3e2\nNA,,4\n" + b"0,c,1\n" * 10)
+    assert [column.kind for column in table.columns] == ["numeric", "categorical", "numeric"]
+    assert from_strings == ["h"]
+    assert table["y"].values[:3].tolist()[1:] == [300.0, 4.0] and table["y"].missing is not None
+
+
+def test_a_table_whose_rows_are_longer_than_the_sample_is_converted_by_the_reader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from_strings = typed_as_read(monkeypatch)
+    width = MAX_COLUMNS
+    body = ",".join(f"c{j}" for j in range(width)).encode() + b"\n" + (b"-0.123456," * (width - 1) + b"2\n") * 20
+    table = read_used(body)
+    assert from_strings == [] and len(table) == width and table.rows == 20
+    assert table["c0"].values.tolist() == [-0.123456] * 20 and table[f"c{width - 1}"].values.tolist() == [2.0] * 20
+
+
+def test_a_body_with_a_space_or_tab_in_its_rows_types_every_column_from_strings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from_strings = typed_as_read(monkeypatch)
+    for separator in (" ", "\t"):
+        from_strings.clear()
+        table = read_used(f"x,h,y\n1,a{separator}b,2\n3,c,4\n".encode())
+        assert from_strings == ["x", "h", "y"]
+        assert table["x"].values.tolist() == [1, 3] and table["h"].values.tolist() == [f"a{separator}b", "c"]
+
+
+@pytest.mark.parametrize("cell", [" 12", "12 ", "\t12", '" 12"', "1_000", "TRUE", "nan", "-Inf", "0x10"])
+def test_a_text_cell_past_the_first_rows_of_a_numeric_column_is_refused_naming_it(cell: str) -> None:
+    error = refusal(long_table(cell))
+    assert isinstance(error, InvalidInput)
+    assert f"column 'b': {describe(cell.strip(chr(34)))} at data row {LONG + 1} " in error.detail
+    assert "is not a decimal number" in error.detail
+
+
+@pytest.mark.parametrize("cell", ["1e999", "-2e154"])
+def test_an_overflow_past_the_first_rows_is_refused_naming_it(cell: str) -> None:
+    error = refusal(long_table(cell))
+    assert f"{cell} in column 'b' at data row {LONG + 1} " in error.detail and "overflow" in error.detail
+
+
+def test_missing_cells_past_the_first_rows_are_missing_not_zero() -> None:
+    table = read_used(long_table("NA", other=""))
+    a, b = table["a"], table["b"]
+    assert a.missing is not None and np.flatnonzero(a.missing).tolist() == [LONG + 1]
+    assert b.missing is not None and np.flatnonzero(b.missing).tolist() == [LONG]
+    assert np.isnan(b.values[LONG]) and b.values[LONG + 1] == 8 and a.values[LONG] == 3
+
+
+def test_a_ragged_or_blank_row_past_the_first_rows_is_named() -> None:
+    ragged = refusal(long_table("4,5"))
+    assert f"data row {LONG + 1} that has 3 cells" in ragged.detail
+    blank = refusal(b"a,b\n" + b"1,2\n" * LONG + b"\n3,4\n")
+    assert f"data row {LONG + 1} that is blank" in blank.detail
 
 
 # ---------------------------------------------------------------- the definition, cell by cell
@@ -340,6 +426,40 @@ def test_cells_are_typed_as_the_decimal_definition_says(cells: list[tuple[str, b
         assert column.kind == "numeric"
         expected = [float("nan") if m else float(c) for (c, _), m in zip(cells, missing, strict=True)]
         assert np.array_equal(column.values, expected, equal_nan=True)
+
+
+#: Cells as ``CELL``, without spaces or tabs: bodies that take the typed road.
+UNSPACED = CELL.filter(lambda cell: " " not in cell and "\t" not in cell)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(st.lists(st.tuples(UNSPACED, st.booleans()), min_size=1, max_size=12))
+def test_cells_past_the_first_rows_are_typed_as_the_decimal_definition_says(cells: list[tuple[str, bool]]) -> None:
+    # The cells come after LONG rows of numbers in the same column, past the rows that
+    # guess its type: pyarrow's reader converts them to float64 itself.
+    lead = b"h,i\n" + b"0.5,0\n" * LONG
+    body = lead + "\n".join(f"{spell(c, q)},{k}" for k, (c, q) in enumerate(cells)).encode()
+    present = [(k, c) for k, (c, _) in enumerate(cells) if c not in ("", "NA")]
+    texts = [(k, c) for k, c in present if not NUMBER.fullmatch(c)]
+    too_large = [k for k, c in present if NUMBER.fullmatch(c) and not abs(float(c)) <= MAX_MAGNITUDE]
+    try:
+        table: Table | None = read_used(body, "train")
+    except InvalidInput as error:
+        table = None
+        detail = error.detail
+    if texts:
+        assert table is None and f"at data row {LONG + texts[0][0] + 1} " in detail
+        return
+    if too_large:
+        assert table is None and f"at data row {LONG + too_large[0] + 1} " in detail
+        return
+    assert table is not None, detail
+    column = table["h"]
+    assert column.kind == "numeric" and table.rows == LONG + len(cells)
+    missing = [c in ("", "NA") for c, _ in cells]
+    expected = [float("nan") if m else float(c) for (c, _), m in zip(cells, missing, strict=True)]
+    assert np.array_equal(column.values[LONG:], expected, equal_nan=True)
+    assert column.missing is None if not any(missing) else column.missing[LONG:].tolist() == missing
 
 
 # ---------------------------------------------------------------- hostile bodies

@@ -1,0 +1,87 @@
+"""The design of a formula whose terms are plain numeric columns, built without formulaic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import formulaic
+import numpy as np
+import pandas as pd
+import patsy
+import pytest
+
+import service.formula_design
+from service.design_columns import plain_columns
+from service.formula_design import build_design
+from service.formulas import read_formula
+from service.table import Table
+from tests.formula_tables import table
+
+DATA = table(
+    y=[1.0, 2.5, 2.0, 4.0, 5.5, 6.0, 8.5],
+    a=[0.5, 1.0, None, 3.0, 4.5, 5.0, 6.0],
+    **{"b c": [7.0, 1.0, 2.0, 9.0, 3.0, 8.0, 4.0]},
+    w=[1.0, 2.0, 1.0, None, 1.0, 0.5, 1.0],
+    h=["p", "q", "p", "q", "p", "q", "p"],
+)
+NUMERIC = Table("train", tuple(DATA[name] for name in ("y", "a", "b c", "w")), DATA.rows)
+
+#: Formulas of plain numeric columns, with the weight column when one is given.
+PLAIN = [
+    ("y ~ .", None), ("y ~ .", "w"), ("y ~ `b c` + a", "w"), ("y ~ a - 1", None),
+    ("y + a ~ `b c`", None), ("y ~ y + a", None), ("a ~ . - w", None),
+]  # fmt: skip
+
+
+def design(text: str, data: Table = NUMERIC, weight: str | None = None) -> Any:
+    return build_design(read_formula(text, data.names, weight=weight), data, weight=weight)
+
+
+def by_formulaic(monkeypatch: pytest.MonkeyPatch, text: str, weight: str | None = None) -> Any:
+    """The same design as formulaic builds it."""
+    with monkeypatch.context() as patch:
+        patch.setattr(service.formula_design, "plain_columns", lambda *args: False)
+        return design(text, weight=weight)
+
+
+@pytest.mark.parametrize(("text", "weight"), PLAIN)
+def test_a_plain_design_is_the_design_formulaic_builds(monkeypatch: pytest.MonkeyPatch, text: str, weight: str | None) -> None:
+    built, reference = design(text, weight=weight), by_formulaic(monkeypatch, text, weight)
+    assert np.array_equal(built.matrix, reference.matrix) and np.array_equal(built.targets, reference.targets)
+    assert built.matrix.shape == reference.matrix.shape and built.targets.shape == reference.targets.shape
+    assert (built.feature_names, built.target_names, built.intercept) == (
+        reference.feature_names, reference.target_names, reference.intercept,
+    )  # fmt: skip
+    assert np.array_equal(built.rows, reference.rows) and built.state == reference.state
+
+
+def test_a_plain_design_holds_the_columns_patsy_gives(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("formulaic evaluated a design of plain columns")
+
+    monkeypatch.setattr(formulaic.Formula, "get_model_matrix", refuse)
+    built = design("y ~ a + `b c`")
+    frame = pd.DataFrame({name: NUMERIC[name].values for name in ("y", "a", "b c")}).dropna()
+    targets, terms = patsy.dmatrices("y ~ a + Q('b c')", frame, return_type="dataframe")
+    assert built.feature_names == ("a", "b c") and built.rows.tolist() == [True, True, False, True, True, True, True]
+    assert np.array_equal(built.matrix, terms.to_numpy()[:, 1:]) and np.array_equal(built.targets, targets.to_numpy())
+    assert built.matrix.flags.c_contiguous and built.targets.flags.c_contiguous and built.matrix.dtype == np.float64
+    assert built.state["transforms"] == {} and built.state["levels"] == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        ("y ~ a + `b c`", True),
+        ("y ~ log(a)", False),
+        ("y ~ C(a)", False),
+        ("y ~ a:`b c`", False),
+        ("y ~ a + h", False),
+        ("log(y) ~ a", False),
+        ("y ~ I(a)", False),
+    ],
+)
+def test_only_numeric_columns_as_they_are_skip_formulaic(text: str, plain: bool) -> None:
+    formula = read_formula(text, DATA.names)
+    kinds = {name: DATA[name].kind for name in DATA.names}
+    assert plain_columns(formula, kinds) is plain
