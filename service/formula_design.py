@@ -49,8 +49,8 @@ REBUILDING = make_context(training=False)
 class Design:
     """The design of a fit on the rows it uses.
 
-    ``matrix`` (m x p, float64, contiguous: column-major when every term is a plain
-    column, see ``service.design_columns``) holds the terms' columns without the
+    ``matrix`` (m x p, float64, C-contiguous; stacked by ``service.design_columns`` when
+    every term is a plain numeric column) holds the terms' columns without the
     intercept (``intercept`` says whether the fit has one: ``LinearRegression``'s
     ``fit_intercept``); ``targets`` (m x k) the targets. ``rows`` marks the table's rows
     used (m of them). ``state`` is the plain JSON that ``rebuild_design`` takes.
