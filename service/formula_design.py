@@ -108,6 +108,7 @@ def build_design(formula: Formula, table: Table, *, weight: str | None = None, m
     transforms: dict[str, Any] = {}
     if plain_columns(formula, kinds):
         term_matrix, target_matrix, feature_names = stack_columns(formula, table, rows)
+        terms = feature_names  # a plain numeric column is a term of one column, named as the column
     else:
         names = formula.target_columns + formula.term_columns
         frame = make_frame(table, dict.fromkeys(names), rows, levels, kinds)
@@ -117,6 +118,8 @@ def build_design(formula: Formula, table: Table, *, weight: str | None = None, m
         target_matrix = np.asarray(matrices.lhs, dtype=np.float64)
         term_matrix, feature_names = without_intercept(matrices.rhs, formula.intercept)
         transforms = dict(matrices.rhs.model_spec.transform_state)
+        owners = {j: str(term) for term, columns in matrices.rhs.model_spec.term_indices.items() for j in columns}
+        terms = tuple(owners[j] for j in range(len(owners)) if owners[j] != "1")
     check_finite(target_matrix, formula.targets, rows, table)
     check_finite(term_matrix, feature_names, rows, table)
     state = DesignState(
@@ -126,8 +129,6 @@ def build_design(formula: Formula, table: Table, *, weight: str | None = None, m
         transforms=transforms,
         feature_names=feature_names,
     )
-    owners = {j: str(term) for term, columns in matrices.rhs.model_spec.term_indices.items() for j in columns}
-    terms = tuple(owners[j] for j in range(len(owners)) if owners[j] != "1")
     return Design(term_matrix, target_matrix, feature_names, formula.targets, formula.intercept, rows, state.to_json(), terms)
 
 
