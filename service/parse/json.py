@@ -96,9 +96,10 @@ class ParsedFields(Fields):
                 except Uncertain:
                     value = value.as_list() if isinstance(value, simdjson.Array) else value.as_dict()
             elif name in TABLES and isinstance(value, simdjson.Object):
-                value, arrays = export_table(value)
-                expected += arrays
+                self.plain[name], counted = export_table(value)
+                expected += counted
                 tables.append(name)
+                continue
             elif isinstance(value, simdjson.Array | simdjson.Object):
                 value = value.as_list() if isinstance(value, simdjson.Array) else value.as_dict()
             expected += count_brackets(value)

@@ -21,6 +21,8 @@ from service.parse.values import MAX_MAGNITUDE, plural
 from service.table import Column, Table
 
 FORMS = "an object of named columns or a list of records"
+#: The types of a categorical column's cells, as JSON decodes them.
+TEXT = frozenset({str, bool})
 
 
 def read_table(value: object, role: str) -> Table:
@@ -88,6 +90,11 @@ def read_records(records: list[object], role: str) -> Table:
 
 def read_column(cells: list[object], name: str, role: str) -> Column:
     """Type one column's cells: numeric or categorical, with a missing mask."""
+    if cells and set(map(type, cells)) <= TEXT:
+        # Every cell is text (the usual categorical column): no cell to count, mark or check.
+        values = np.empty(len(cells), dtype=object)
+        values[:] = cells
+        return Column(name, "categorical", values)
     numbers = texts = 0
     first_number = first_text = -1
     missing: list[int] = []

@@ -45,19 +45,19 @@ def parse_table(body: bytes) -> Table:
 def test_only_the_columns_that_are_not_all_numbers_are_read_cell_by_cell(typed_cell_by_cell: list[str]) -> None:
     train = {
         "x": [1, 2.5, -0.0, 2**63],
-        "hood": ["a", "b", "a", "c"],
-        "gap": [1.5, None, 2, 3],
+        "hood": ["a", "b[", "a", "c"],  # brackets in text and names are counted, not mistaken for arrays
+        "gap[1]": [1.5, None, 2, 3],
         "new": [True, False, True, True],
         "big": [1, 1e200, 3, 4],
         "y": [1, 2, 3, 7],
     }
     table = parse_table(orjson.dumps({"train": train, "formula": "y ~ x"}))
-    assert typed_cell_by_cell == ["hood", "gap", "new", "big"]
+    assert typed_cell_by_cell == ["hood", "gap[1]", "new", "big"]
     assert table["x"].kind == "numeric" and table["x"].missing is None
     assert table["x"].values.tolist() == [1.0, 2.5, 0.0, 9223372036854775808.0]
     assert np.signbit(table["x"].values[2])  # -0.0 stays negative, as JSON wrote it
     assert table["y"].values.dtype == np.float64 and table["y"].values.tolist() == [1.0, 2.0, 3.0, 7.0]
-    assert table["gap"].missing is not None and table["gap"].missing.tolist() == [False, True, False, False]
+    assert table["gap[1]"].missing is not None and table["gap[1]"].missing.tolist() == [False, True, False, False]
     assert table["new"].kind == "categorical" and table["hood"].kind == "categorical"
     with pytest.raises(InvalidInput) as caught:
         table["big"].check()
