@@ -7,6 +7,9 @@ number and *categorical* when none is; a column mixing the two is refused if a f
 cell of the minority kind (a typo such as ``"12,5"`` in a numeric column must not silently turn
 it into categories). Whether missing cells are allowed is for the rules to say, knowing
 ``missing``; this module only marks them.
+
+A column may also arrive as a float64 array, when the JSON fast road could vouch for all its
+cells as numbers in range (``service.parse.table_buffers``): it is numeric as it stands.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from service.parse.values import MAX_MAGNITUDE, plural
 from service.table import Column, Table
 
 FORMS = "an object of named columns or a list of records"
+#: The types of a categorical column's cells, as JSON decodes them.
+TEXT = frozenset({str, bool})
 
 
 def read_table(value: object, role: str) -> Table:
@@ -38,11 +43,11 @@ def read_columns(columns: dict[str, object], role: str) -> Table:
     first = next(iter(columns))
     typed: list[Column] = []
     for name, cells in columns.items():
-        if not isinstance(cells, list):
+        if not isinstance(cells, list | np.ndarray):
             raise InvalidInput(
                 f"'{role}' column {excerpt(name)!r} must be a list of cells. Got {describe(cells)} instead.", role
             )
-        if not cells:
+        if len(cells) == 0:
             raise InvalidInput(f"'{role}' column {excerpt(name)!r} is empty; a table has at least one row.", role)
         if typed and len(cells) != len(typed[0]):
             raise InvalidInput(
@@ -50,7 +55,12 @@ def read_columns(columns: dict[str, object], role: str) -> Table:
                 f"but column {excerpt(first)!r} has {len(typed[0])}; every column has one cell per row.",
                 role,
             )
-        typed.append(read_column(cells, name, role))
+        if isinstance(cells, np.ndarray):
+            # Exported by the fast road (service.parse.table_buffers), which vouched for every
+            # cell: float64, present, in range. Typing it cell by cell would find nothing more.
+            typed.append(Column(name, "numeric", cells))
+        else:
+            typed.append(read_column(cells, name, role))
     return Table(role, tuple(typed), len(typed[0]))
 
 
@@ -80,6 +90,11 @@ def read_records(records: list[object], role: str) -> Table:
 
 def read_column(cells: list[object], name: str, role: str) -> Column:
     """Type one column's cells: numeric or categorical, with a missing mask."""
+    if cells and set(map(type, cells)) <= TEXT:
+        # Every cell is text (the usual categorical column): no cell to count, mark or check.
+        values = np.empty(len(cells), dtype=object)
+        values[:] = cells
+        return Column(name, "categorical", values)
     numbers = texts = 0
     first_number = first_text = -1
     missing: list[int] = []
