@@ -25,8 +25,9 @@ import waitress
 import waitress.server
 
 from service.app import create_app
-from service.channel import ServerLoop, Timeouts, adopt
+from service.channel import Timeouts, adopt
 from service.fitting import fit
+from service.loop import ServerLoop
 from service.parse.json import parse_json
 from service.rendering import render_json
 from service.settings import MIB, Settings, available_cpus
