@@ -219,7 +219,10 @@ def measure_small(
         floor_times.append(time_per_call(lambda: floor(body), budget=1.0))
         for name, server in servers.items():
             time.sleep(SETTLE)
-            loads[name].append(small_load(options.generator, server.port, body, body_path, options.duration, work))
+            cpu = server.cpu_seconds()
+            result = small_load(options.generator, server.port, body, body_path, options.duration, work)
+            result["cpu_per_request"] = (server.cpu_seconds() - cpu) / max(1, result["requests"])
+            loads[name].append(result)
     return {
         "floor_seconds": summary(floor_times),
         "servers": {
@@ -227,6 +230,7 @@ def measure_small(
                 "rate": summary([r["rate"] for r in results]),
                 "p50": summary([r["p50"] for r in results]),
                 "p99": summary([r["p99"] for r in results]),
+                "cpu_per_request": summary([r["cpu_per_request"] for r in results]),
                 "errors": sum(r["errors"] for r in results),
             }
             for name, results in loads.items()

@@ -15,8 +15,9 @@ def table(report: dict[str, Any]) -> str:
     payloads = report["payloads"]
     small, medium, large = (payloads.get(name) for name in ("small", "medium", "large"))
     lines = [
-        "| server | small req/s (8 connections) | small p50 | small p99 | medium | large | large peak RSS growth |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| server | small req/s (8 connections) | small p50 | small p99 | small CPU/request | medium | large "
+        "| large peak RSS growth |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in report["servers"]:
         cells = [name]
@@ -27,9 +28,10 @@ def table(report: dict[str, Any]) -> str:
                 f"{figures['rate']['median']:,.0f}{errors}",
                 milliseconds(figures["p50"]["median"]),
                 milliseconds(figures["p99"]["median"]),
+                milliseconds(figures["cpu_per_request"]["median"]),
             ]
         else:
-            cells += ["", "", ""]
+            cells += ["", "", "", ""]
         for entry in (medium, large):
             cells.append(milliseconds(entry["servers"][name]["seconds"]["median"]) if entry else "")
         if large:
@@ -40,9 +42,9 @@ def table(report: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     floor_cells = ["in-process floor"]
     floor_cells += (
-        [f"{1 / small['floor_seconds']['median']:,.0f}", milliseconds(small["floor_seconds"]["median"]), ""]
+        [f"{1 / small['floor_seconds']['median']:,.0f}", "", "", milliseconds(small["floor_seconds"]["median"])]
         if small
-        else ["", "", ""]
+        else ["", "", "", ""]
     )
     floor_cells += [milliseconds(e["floor_seconds"]["median"]) if e else "" for e in (medium, large)]
     floor_cells.append(f"body {large['body_bytes'] / 1e6:,.1f} MB" if large else "")

@@ -1,24 +1,25 @@
-"""Spreading requests over worker processes: the least busy takes new connections, the busiest lets one go.
+"""Spreading requests over worker processes: the free worker with fewest connections takes a new one.
 
 Worker processes share the listening sockets, and a keep-alive connection stays with the
 worker that accepted it. Left alone, eight busy connections can end up six on one worker
 and two on the other (or all eight on one): one core queues while the other idles, and the
 throughput and the waits change from one run to the next. So each worker publishes, in
-shared memory (``Loads``, an anonymous mapping made before forking), how busy it is: its
-requests under way plus those waiting for a thread. Then:
+shared memory (``Loads``, an anonymous mapping made before forking), its open connections
+and its requests under way or waiting for a thread. Then:
 
-- **Taking.** A worker with a thread free accepts a new connection unless another worker is
-  less busy; one with every thread busy only when every other worker serving is busier
-  (``SharedListener.readable``): a free worker takes it before one whose threads all fit.
-- **Letting go.** After an answer, a worker that would still be busier than another worker
-  by more than one request answers with ``Connection: close`` (``let_go``): the client
-  connects again, and the less busy worker takes the connection. A client whose requests
-  the workers can keep up with is never asked to reconnect; only an unequal load moves.
+- **Taking.** A worker with a thread free takes a new connection unless another worker with
+  a thread free has fewer connections; a worker with every thread busy takes it only when
+  no worker has a thread free and every other one has more connections
+  (``SharedListener.readable``).
+- **Letting go.** A worker with requests waiting for a thread, and more connections than
+  another worker by two, answers with ``Connection: close`` (``let_go``): the client
+  connects again, and the other worker takes the connection. Once the connections are
+  spread evenly, nobody is asked to reconnect.
 
 Outside the workers (one process, a server in a thread) nothing is shared, and a listener
 takes a connection whenever it has a thread free. The waitress internals read here are
-``TcpWSGIServer.readable``, ``.task_dispatcher.queue``, ``.active_count``, ``.threads``,
-``WSGITask.set_close_on_finish``, ``.channel.requests`` and ``.channel.server``
+``TcpWSGIServer.readable``, ``._map``, ``.task_dispatcher.queue``, ``.active_count``,
+``.threads``, ``WSGITask.set_close_on_finish``, ``.channel.requests`` and ``.channel.server``
 (``tests/test_channel.py`` checks each).
 """
 
@@ -28,33 +29,34 @@ import mmap
 import struct
 from typing import Any
 
+import waitress.channel
 import waitress.server
 
-#: The load of a slot whose worker does not serve (yet): never the least busy.
+#: The figures of a slot whose worker does not serve (yet): never free, never fewest.
 NOBODY = 2**31 - 1
 
 
 class Loads:
-    """Per worker slot, its requests under way or waiting for a thread, shared by the processes."""
+    """Per worker slot, its open connections and its requests under way or waiting, shared by the processes."""
 
     def __init__(self, slots: int) -> None:
         self.slots = max(1, slots)
-        self.memory = mmap.mmap(-1, 4 * self.slots)
+        self.memory = mmap.mmap(-1, 8 * self.slots)
         for slot in range(self.slots):
-            self.set(slot, NOBODY)
+            self.set(slot, NOBODY, NOBODY)
 
-    def set(self, slot: int, busy: int) -> None:
-        """Publish how busy a slot's worker is."""
-        struct.pack_into("i", self.memory, 4 * slot, min(busy, NOBODY))
+    def set(self, slot: int, connections: int, busy: int) -> None:
+        """Publish a slot's figures."""
+        struct.pack_into("ii", self.memory, 8 * slot, min(connections, NOBODY), min(busy, NOBODY))
 
-    def get(self, slot: int) -> int:
-        """How busy a slot's worker last said it was."""
-        value: int = struct.unpack_from("i", self.memory, 4 * slot)[0]
-        return value
+    def get(self, slot: int) -> tuple[int, int]:
+        """A slot's open connections and busy requests, as its worker last said."""
+        connections, busy = struct.unpack_from("ii", self.memory, 8 * slot)
+        return connections, busy
 
-    def fewest_elsewhere(self, slot: int) -> int:
-        """The load of the least busy other worker (``NOBODY`` when there is none)."""
-        return min((self.get(other) for other in range(self.slots) if other != slot), default=NOBODY)
+    def others(self, slot: int) -> list[tuple[int, int]]:
+        """The figures of every other slot."""
+        return [self.get(other) for other in range(self.slots) if other != slot]
 
 
 class Share:
@@ -68,7 +70,7 @@ SHARE = Share()
 
 
 def join(loads: Loads, slot: int) -> None:
-    """Publish this process's load in ``slot`` of ``loads`` from now on (called in a forked worker)."""
+    """Publish this process's figures in ``slot`` of ``loads`` from now on (called in a forked worker)."""
     SHARE.loads, SHARE.slot = loads, slot
 
 
@@ -77,41 +79,45 @@ def busy(tasks: Any) -> int:
     return int(tasks.active_count) + len(tasks.queue)
 
 
+def takes(connections: int, load: int, threads: int, others: list[tuple[int, int]]) -> bool:
+    """Whether a worker with these figures should take a new connection, given the others'."""
+    free = [c for c, b in others if b < threads]
+    if load < threads:
+        return connections <= min(free, default=NOBODY)
+    return not free and connections < min((c for c, _ in others), default=NOBODY) < NOBODY
+
+
 class SharedListener(waitress.server.TcpWSGIServer):  # type: ignore[misc]
-    """A listening socket shared with other worker processes: take a connection when least busy.
+    """A listening socket shared with other worker processes: the free worker with fewest connections takes one.
 
     Every worker is woken by a new connection and the quickest takes it; without this, a
     worker with all its threads fitting could take it too, and make it wait while another
-    worker idles. Connections left waiting go to the first worker that becomes least busy.
+    worker idles. Connections left waiting go to the first worker free to take them.
     """
 
     def readable(self) -> bool:
-        """Whether to accept now: as waitress decides, and only when no other worker is less busy.
+        """Whether to accept now: as waitress decides, and only as ``takes`` says.
 
-        Called by the loop before each wait, so that the load published is never stale for long.
+        Called by the loop before each wait, so that the figures published are never stale for long.
         """
         accepting = bool(super().readable())
         tasks = self.task_dispatcher
         loads = SHARE.loads
         if loads is None:
             return accepting and not tasks.queue and tasks.active_count < len(tasks.threads)
+        connections = sum(isinstance(each, waitress.channel.HTTPChannel) for each in list(self._map.values()))
         load = busy(tasks)
-        loads.set(SHARE.slot, load)
-        fewest = loads.fewest_elsewhere(SHARE.slot)
-        if not tasks.queue and tasks.active_count < len(tasks.threads):
-            return accepting and load <= fewest
-        # Every thread busy: take it only if every other worker serving is busier still.
-        return accepting and load < fewest < NOBODY
+        loads.set(SHARE.slot, connections, load)
+        return accepting and takes(connections, load, len(tasks.threads), loads.others(SHARE.slot))
 
 
 def let_go(task: Any) -> bool:
-    """Whether to close a connection after this answer: this worker would stay busier than another by two.
+    """Whether to close a connection after this answer: requests wait here, and another worker has two fewer connections.
 
     Never with more requests of the same connection waiting (pipelined): they would be lost.
     """
     loads = SHARE.loads
-    if loads is None or len(task.channel.requests) > 1:
+    if loads is None or len(task.channel.requests) > 1 or not task.channel.server.task_dispatcher.queue:
         return False
-    after = busy(task.channel.server.task_dispatcher) - 1
-    loads.set(SHARE.slot, after)
-    return after > loads.fewest_elsewhere(SHARE.slot) + 1
+    connections, _ = loads.get(SHARE.slot)
+    return connections > min((c for c, _ in loads.others(SHARE.slot)), default=NOBODY) + 1

@@ -150,7 +150,7 @@ class Supervisor:
             started = self.workers.pop(pid, None)
             slot = self.slots.pop(pid, None)
             if slot is not None:
-                self.loads.set(slot, NOBODY)  # until another serves in its slot, no connection waits for it
+                self.loads.set(slot, NOBODY, NOBODY)  # until another serves in its slot, no connection waits for it
             self.suspects.pop(pid, None)
             if self.on_exit is not None:
                 self.on_exit(pid)

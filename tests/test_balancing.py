@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import waitress
 
-from service.balancing import NOBODY, SHARE, Loads, SharedListener, join, let_go
+from service.balancing import NOBODY, SHARE, Loads, SharedListener, join, let_go, takes
 
 
 @pytest.fixture
@@ -36,67 +36,73 @@ def listener() -> Iterator[Any]:
         tasks.shutdown(timeout=1)
 
 
-def other(load: int) -> None:
-    """Say, as the worker in slot 1 would, how busy it is."""
+def other(connections: int, busy: int) -> None:
+    """Say, as the worker in slot 1 would, how many connections it holds and how busy it is."""
     assert SHARE.loads is not None
-    SHARE.loads.set(1, load)
+    SHARE.loads.set(1, connections, busy)
 
 
-def test_loads_written_in_a_forked_worker_are_seen_by_the_parent() -> None:
+def test_figures_written_in_a_forked_worker_are_seen_by_the_parent() -> None:
     loads = Loads(3)
-    assert [loads.get(slot) for slot in range(3)] == [NOBODY] * 3  # nobody serves yet
+    assert [loads.get(slot) for slot in range(3)] == [(NOBODY, NOBODY)] * 3  # nobody serves yet
     pid = os.fork()
     if pid == 0:
-        loads.set(2, 5)
+        loads.set(2, 5, 1)
         os._exit(0)
     os.waitpid(pid, 0)
-    assert loads.get(2) == 5
-    assert loads.fewest_elsewhere(0) == 5 and loads.fewest_elsewhere(2) == NOBODY
+    assert loads.get(2) == (5, 1)
+    assert loads.others(0) == [(NOBODY, NOBODY), (5, 1)]
 
 
-def test_a_free_worker_takes_a_connection_unless_another_is_less_busy(listener: Any) -> None:
-    other(1)
+def test_a_free_worker_takes_a_connection_unless_another_free_one_has_fewer(listener: Any) -> None:
+    other(0, 0)
+    assert listener.readable()  # as few as the other: either may take it
+    assert SHARE.loads is not None and SHARE.loads.get(0) == (0, 0)  # it published its own figures
+    other(2, 1)  # the other worker has no thread free: this one takes it
     assert listener.readable()
-    assert SHARE.loads is not None and SHARE.loads.get(0) == 0  # it published its own load
-    other(0)
-    assert listener.readable()  # as free as the other: either may take it
-    listener.task_dispatcher.queue.append(object())  # now busier than the other, its thread taken
-    try:
-        assert not listener.readable()
-    finally:
-        listener.task_dispatcher.queue.clear()
+    assert takes(connections=3, load=1, threads=2, others=[(1, 2)])  # fewer there, but every thread busy
+    assert not takes(connections=3, load=1, threads=2, others=[(2, 1)])  # free there too, and fewer connections
+    assert takes(connections=3, load=1, threads=2, others=[(3, 0)])
 
 
-def test_a_worker_with_every_thread_busy_takes_a_connection_only_when_the_others_are_busier(listener: Any) -> None:
+def test_a_worker_with_every_thread_busy_takes_a_connection_only_when_nobody_is_free_and_it_has_fewest(
+    listener: Any,
+) -> None:
     tasks = listener.task_dispatcher
     tasks.active_count = 1  # its one thread fits
     try:
-        other(NOBODY)  # the other worker does not serve yet (starting, or replaced): wait for it
+        other(NOBODY, NOBODY)  # the other worker does not serve yet (starting, or replaced): wait for it
         assert not listener.readable()
-        other(1)  # as busy
+        other(5, 0)  # a thread free there
         assert not listener.readable()
-        other(3)  # busier: the connection would wait longer there
+        other(0, 1)  # busy, and as few connections (this one has none)
+        assert not listener.readable()
+        other(1, 1)  # busy, with more connections
         assert listener.readable()
     finally:
         tasks.active_count = 0
 
 
-def task(active: int, queued: int, pipelined: int = 0) -> Any:
-    """An answer being written by a worker with ``active`` requests under way and ``queued`` waiting."""
-    dispatcher = SimpleNamespace(active_count=active, queue=[object()] * queued)
+def task(queued: int, pipelined: int = 0) -> Any:
+    """An answer being written by a worker with ``queued`` requests waiting for a thread."""
+    dispatcher = SimpleNamespace(active_count=1, queue=[object()] * queued)
     channel = SimpleNamespace(requests=[object()] * (1 + pipelined), server=SimpleNamespace(task_dispatcher=dispatcher))
     return SimpleNamespace(channel=channel)
 
 
-def test_a_worker_busier_than_another_by_two_lets_the_connection_go(listener: Any) -> None:
-    other(1)
-    assert let_go(task(active=1, queued=3))  # 3 left after this answer, against 1
-    assert not let_go(task(active=1, queued=2))  # 2 against 1: moving would not help
-    assert not let_go(task(active=1, queued=3, pipelined=1))  # its next request is already here
-    other(NOBODY)
-    assert not let_go(task(active=1, queued=3))  # nowhere to go
+def test_a_worker_with_requests_waiting_and_two_more_connections_lets_the_connection_go(listener: Any) -> None:
+    assert SHARE.loads is not None
+    SHARE.loads.set(0, 5, 3)
+    other(3, 1)
+    assert let_go(task(queued=1))
+    assert not let_go(task(queued=0))  # nothing waits here: the client is served as fast as there
+    assert not let_go(task(queued=1, pipelined=1))  # its next request is already here
+    other(4, 1)
+    assert not let_go(task(queued=1))  # 5 against 4: moving one would not even them out
+    other(NOBODY, NOBODY)
+    assert not let_go(task(queued=1))  # nowhere to go
 
 
 def test_a_single_process_never_lets_a_connection_go() -> None:
     assert SHARE.loads is None
-    assert not let_go(task(active=1, queued=10))
+    assert not let_go(task(queued=10))
