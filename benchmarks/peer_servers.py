@@ -2,7 +2,7 @@
 
 Their code is in ``benchmarks/peers/`` (the classic Flask example, and FastAPI with a pydantic
 model of the body); they run from a virtual environment of their own,
-``benchmarks/.peers-venv``, which ``environment()`` makes the first time (pip, from
+``benchmarks/.venv``, which ``environment()`` makes the first time (pip, from
 ``benchmarks/peers/requirements.txt``) and remakes when that file changes.
 
 =================================  ==================================================
@@ -24,7 +24,7 @@ from servers import HOST
 
 HERE = Path(__file__).resolve().parent
 PEERS = HERE / "peers"
-VENV = HERE / ".peers-venv"
+VENV = HERE / ".venv"  # git, and the repository checks, skip every .venv
 REQUIREMENTS = PEERS / "requirements.txt"
 
 
