@@ -1,26 +1,23 @@
-"""Spreading requests over worker processes: the free worker with fewest connections takes a new one.
+"""Spreading connections over worker processes: the free worker with fewest connections takes a new one.
 
 Worker processes share the listening sockets, and a keep-alive connection stays with the
 worker that accepted it. Left alone, eight busy connections can end up six on one worker
 and two on the other (or all eight on one): one core queues while the other idles, and the
 throughput and the waits change from one run to the next. So each worker publishes, in
 shared memory (``Loads``, an anonymous mapping made before forking), its open connections
-and its requests under way or waiting for a thread. Then:
+and its requests under way or waiting for a thread. A worker with a thread free takes a new
+connection unless another worker with a thread free has fewer connections; a worker with
+every thread busy takes it only when no worker has a thread free and every other one has more
+connections (``SharedListener.readable``).
 
-- **Taking.** A worker with a thread free takes a new connection unless another worker with
-  a thread free has fewer connections; a worker with every thread busy takes it only when
-  no worker has a thread free and every other one has more connections
-  (``SharedListener.readable``).
-- **Letting go.** A worker with requests waiting for a thread, and more connections than
-  another worker by two, answers with ``Connection: close`` (``let_go``): the client
-  connects again, and the other worker takes the connection. Once the connections are
-  spread evenly, nobody is asked to reconnect.
+Asking a busier worker's clients to reconnect (``Connection: close``) was tried and left out:
+a client sent away waited in the backlog up to the loop's one-second poll, and the small
+load's p99 rose from about 60 ms to 300-950 ms.
 
 Outside the workers (one process, a server in a thread) nothing is shared, and a listener
 takes a connection whenever it has a thread free. The waitress internals read here are
-``TcpWSGIServer.readable``, ``._map``, ``.task_dispatcher.queue``, ``.active_count``,
-``.threads``, ``WSGITask.set_close_on_finish``, ``.channel.requests`` and ``.channel.server``
-(``tests/test_channel.py`` checks each).
+``TcpWSGIServer.readable``, ``._map``, ``.task_dispatcher.queue``, ``.active_count``
+and ``.threads`` (``tests/test_channel.py`` checks each).
 """
 
 from __future__ import annotations
@@ -109,15 +106,3 @@ class SharedListener(waitress.server.TcpWSGIServer):  # type: ignore[misc]
         load = busy(tasks)
         loads.set(SHARE.slot, connections, load)
         return accepting and takes(connections, load, len(tasks.threads), loads.others(SHARE.slot))
-
-
-def let_go(task: Any) -> bool:
-    """Whether to close a connection after this answer: requests wait here, and another worker has two fewer connections.
-
-    Never with more requests of the same connection waiting (pipelined): they would be lost.
-    """
-    loads = SHARE.loads
-    if loads is None or len(task.channel.requests) > 1 or not task.channel.server.task_dispatcher.queue:
-        return False
-    connections, _ = loads.get(SHARE.slot)
-    return connections > min((c for c, _ in loads.others(SHARE.slot)), default=NOBODY) + 1

@@ -38,7 +38,7 @@ import waitress.task
 import waitress.utilities
 import waitress.wasyncore
 
-from service.balancing import SharedListener, let_go
+from service.balancing import SharedListener
 from service.body import too_large_detail
 from service.errors import PROBLEM_JSON, render_problem
 from service.observability import log_rejected, request_id
@@ -146,8 +146,6 @@ class OneWriteTask(waitress.task.WSGITask):  # type: ignore[misc]
             and self.content_length == len(data)
         ):
             # With a Content-Length, build_response_header() never turns to chunked encoding.
-            if let_go(self):
-                self.set_close_on_finish()  # another worker is less busy: this client reconnects to it
             header = self.build_response_header()
             self.wrote_header = True
             self.content_bytes_written += len(data)

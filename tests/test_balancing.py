@@ -1,4 +1,4 @@
-"""Spreading work over worker processes (``service.balancing``): who takes a connection, who lets one go.
+"""Spreading connections over worker processes (``service.balancing``): which worker takes a new one.
 
 Each rule is checked on waitress's real listener and dispatcher, with the other workers'
 loads written into the shared memory as another process would.
@@ -9,13 +9,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import waitress
 
-from service.balancing import NOBODY, SHARE, Loads, SharedListener, join, let_go, takes
+from service.balancing import NOBODY, SHARE, Loads, SharedListener, join, takes
 
 
 @pytest.fixture
@@ -81,28 +80,3 @@ def test_a_worker_with_every_thread_busy_takes_a_connection_only_when_nobody_is_
         assert listener.readable()
     finally:
         tasks.active_count = 0
-
-
-def task(queued: int, pipelined: int = 0) -> Any:
-    """An answer being written by a worker with ``queued`` requests waiting for a thread."""
-    dispatcher = SimpleNamespace(active_count=1, queue=[object()] * queued)
-    channel = SimpleNamespace(requests=[object()] * (1 + pipelined), server=SimpleNamespace(task_dispatcher=dispatcher))
-    return SimpleNamespace(channel=channel)
-
-
-def test_a_worker_with_requests_waiting_and_two_more_connections_lets_the_connection_go(listener: Any) -> None:
-    assert SHARE.loads is not None
-    SHARE.loads.set(0, 5, 3)
-    other(3, 1)
-    assert let_go(task(queued=1))
-    assert not let_go(task(queued=0))  # nothing waits here: the client is served as fast as there
-    assert not let_go(task(queued=1, pipelined=1))  # its next request is already here
-    other(4, 1)
-    assert not let_go(task(queued=1))  # 5 against 4: moving one would not even them out
-    other(NOBODY, NOBODY)
-    assert not let_go(task(queued=1))  # nowhere to go
-
-
-def test_a_single_process_never_lets_a_connection_go() -> None:
-    assert SHARE.loads is None
-    assert not let_go(task(queued=10))
