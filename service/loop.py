@@ -19,9 +19,13 @@ from typing import Any
 import waitress.channel
 import waitress.wasyncore
 
+from service.balancing import SharedListener
 from service.channel import Timeouts, listeners
 
 log = logging.getLogger("fitserve")
+
+#: Seconds a worker sharing its listening socket waits for events before it looks again.
+SHARED_POLL = 0.02
 
 
 class ServerLoop:
@@ -54,6 +58,10 @@ class ServerLoop:
     def run(self) -> None:
         """Serve until stopped, then finish the requests under way and close everything."""
         timeout = self.server.adj.asyncore_loop_timeout
+        if any(isinstance(each, SharedListener) for each in listeners(self.server)):
+            # Whether to take a connection depends on the other workers' figures, which do not
+            # wake this loop: look again this often, or a connection may wait a whole timeout.
+            timeout = min(timeout, SHARED_POLL)
         while not self.stopping:
             waitress.wasyncore.loop(timeout=timeout, map=self.map, use_poll=True, count=1)
         try:

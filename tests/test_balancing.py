@@ -80,3 +80,24 @@ def test_a_worker_with_every_thread_busy_takes_a_connection_only_when_nobody_is_
         assert listener.readable()
     finally:
         tasks.active_count = 0
+
+
+def test_a_worker_sharing_its_socket_looks_at_the_others_figures_every_20_ms(
+    listener: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The others' figures do not wake this loop: waiting out waitress's 1 s poll left a
+    # connection nobody took waiting that long (the small load's p99 near 1 s).
+    import service.loop
+
+    timeouts: list[float] = []
+    loop = service.loop.ServerLoop(listener, service.loop.Timeouts())
+
+    def one_round(timeout: float, **kwargs: object) -> None:
+        timeouts.append(timeout)
+        loop.stop(wake=False)
+
+    monkeypatch.setattr(service.loop.waitress.wasyncore, "loop", one_round)
+    monkeypatch.setattr(loop, "drain", lambda: None)
+    loop.run()
+    assert timeouts[0] == pytest.approx(0.02)
+    assert listener.adj.asyncore_loop_timeout == 1  # waitress's own, for a listener of its own
