@@ -133,7 +133,18 @@ class Client:
         self.connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
 
     def post(self, body: bytes) -> bytes:
-        """POST ``body`` to the endpoint and return the answer's bytes; fail unless 200."""
+        """POST ``body`` to the endpoint and return the answer's bytes; fail unless 200.
+
+        A connection the server closed just as it was reused is opened again, once (a fit is safe to repeat).
+        """
+        try:
+            return self.post_once(body)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            self.connection.close()
+            return self.post_once(body)
+
+    def post_once(self, body: bytes) -> bytes:
+        """POST once over this connection (opened again if the server closed it while idle)."""
         connection = self.connection
         if connection.sock is not None and select.select([connection.sock], [], [], 0)[0]:
             # Readable while idle: the server closed the connection (uvicorn does after 5 s). Reopen it.
