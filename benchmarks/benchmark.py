@@ -3,7 +3,7 @@
 Starts the real server (``python -m service --port <free port>``, default settings
 otherwise) and the peers of ``benchmarks/peer_servers.py`` (the classic Flask example on
 gunicorn and on waitress, FastAPI + pydantic on uvicorn; installed into
-``benchmarks/.venv`` the first time), and measures them all, in one run on this
+``.venv`` in this folder, the first time), and measures them all, in one run on this
 machine, against the floor: the time for ``orjson.loads`` + ``np.asarray`` +
 ``LinearRegression().fit`` + ``.predict`` + ``orjson.dumps`` of the same payload bytes
 inside this Python process.

@@ -2,7 +2,7 @@
 
 Their code is in ``benchmarks/peers/`` (the classic Flask example, and FastAPI with a pydantic
 model of the body); they run from a virtual environment of their own,
-``benchmarks/.venv``, which ``environment()`` makes the first time (pip, from
+``.venv`` in this folder, which ``environment()`` makes the first time (pip, from
 ``benchmarks/peers/requirements.txt``) and remakes when that file changes.
 
 =================================  ==================================================
