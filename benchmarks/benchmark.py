@@ -53,88 +53,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import orjson
 import peer_servers  # run as a script: this folder is on the path
 from loads import python_throughput, small_load, summary, time_once, time_per_call, wrk_throughput
-from report import repeat_table, table
+from payloads import PAYLOADS, SEED, compare, floor, make_body
+from report import FITSERVE, repeat_table, table, targets
 from servers import HOST, Client, Server
-from sklearn.linear_model import LinearRegression
 
 __all__ = ["HOST", "PAYLOADS", "SEED", "Server", "make_body", "python_throughput", "wrk_throughput"]
 
-SEED = 20240611
-RELATIVE_TOLERANCE = 1e-12
 SETTLE = 0.2  # seconds of quiet before each measurement, so that one side's tail does not slow the other
-FITSERVE = "fitserve"
-
-
-@dataclass(frozen=True)
-class Payload:
-    """A benchmark payload: its shape, rounds, and fitserve's target ratio."""
-
-    name: str
-    rows: int
-    features: int
-    test_rows: int
-    rounds: int
-    target: float  # small: service rate / floor rate >= target; else service / floor time <= target
-
-
-PAYLOADS = {
-    "small": Payload("small", 50, 3, 10, rounds=3, target=1.0),
-    "medium": Payload("medium", 10_000, 10, 1_000, rounds=9, target=0.8),
-    "large": Payload("large", 200_000, 20, 10_000, rounds=3, target=0.7),
-}
-#: The other targets of fitserve: against the best peer, and its large request's peak memory.
-PEER_RATE_TARGET = 2.0
-PEER_P99_TARGET = 2.0
-RSS_TARGET = 3.0
-
-
-def make_body(payload: Payload, seed: int = SEED) -> bytes:
-    """Serialize a seeded random regression problem of the payload's shape as JSON bytes."""
-    rng = np.random.default_rng([seed, payload.rows, payload.features])
-    X = rng.standard_normal((payload.rows, payload.features))
-    beta = rng.uniform(-5, 5, payload.features)
-    y = 3.0 + X @ beta + 0.5 * rng.standard_normal(payload.rows)
-    X_test = rng.standard_normal((payload.test_rows, payload.features))
-    return orjson.dumps({"X_train": X, "y_train": y, "X_test": X_test}, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
-def floor(body: bytes) -> bytes:
-    """The in-process floor: parse, convert, fit, predict and serialize, nothing else."""
-    document = orjson.loads(body)
-    X = np.asarray(document["X_train"], dtype=np.float64)
-    y = np.asarray(document["y_train"], dtype=np.float64)
-    X_test = np.asarray(document["X_test"], dtype=np.float64)
-    model = LinearRegression().fit(X, y)
-    predictions = model.predict(X_test)
-    answer = {"coef": model.coef_, "intercept": float(model.intercept_), "predictions": predictions}
-    return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
-def compare(answer: bytes, reference: bytes) -> dict[str, Any]:
-    """Compare an answer's coef, intercept and predictions to the floor's, to 1e-12 relative.
-
-    Each field passes when ``max |a - b| <= 1e-12 * max |b|`` (relative to the field's
-    largest magnitude, so that a value near zero does not need digits it cannot have).
-    """
-    got, want = orjson.loads(answer), orjson.loads(reference)
-    worst, problems = 0.0, []
-    for key in ("coef", "intercept", "predictions"):
-        a = np.atleast_1d(np.asarray(got.get(key, np.nan), dtype=np.float64)).ravel()
-        b = np.atleast_1d(np.asarray(want[key], dtype=np.float64)).ravel()
-        if a.shape != b.shape:
-            problems.append(f"{key}: shape {a.shape} instead of {b.shape}")
-            continue
-        difference = float(np.abs(a - b).max()) / (float(np.abs(b).max()) or 1.0)
-        worst = max(worst, difference if difference == difference else np.inf)
-    return {"ok": not problems and worst <= RELATIVE_TOLERANCE, "max_relative": worst, "problems": problems}
 
 
 # ---------------------------------------------------------------------------- the run
@@ -269,41 +199,6 @@ def peak_growth(before: dict[int, int], after: dict[int, int]) -> dict[str, Any]
     """The largest growth of ``VmHWM`` of one process of a server (the one that served the large fits)."""
     pid = max(after, key=lambda p: after[p] - before.get(p, 0))
     return {"pid": pid, "before": before.get(pid, 0), "after": after[pid], "growth": after[pid] - before.get(pid, 0)}
-
-
-def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """fitserve's ratios in this run, each with its target and whether it is met."""
-    payloads = report["payloads"]
-    found: list[dict[str, Any]] = []
-
-    def add(what: str, ratio: float, target: float, at_least: bool) -> None:
-        passed = ratio >= target if at_least else ratio <= target
-        found.append({"what": what, "ratio": ratio, "target": f"{'>=' if at_least else '<='} {target:g}", "pass": passed})
-
-    if "small" in payloads:
-        small = payloads["small"]
-        ours = small["servers"][FITSERVE]
-        add("small req/s / floor rate", ours["rate"]["median"] * small["floor_seconds"]["median"], 1.0, True)
-        peers = {n: s for n, s in small["servers"].items() if n != FITSERVE}
-        if peers:
-            best = max(peers.values(), key=lambda s: s["rate"]["median"])
-            add("small req/s / best peer's", ours["rate"]["median"] / best["rate"]["median"], PEER_RATE_TARGET, True)
-            lowest = min(s["p99"]["median"] for s in peers.values())
-            add("small p99 / lowest peer p99", ours["p99"]["median"] / lowest, PEER_P99_TARGET, False)
-    for name in ("medium", "large"):
-        if name in payloads:
-            entry = payloads[name]
-            ratio = entry["servers"][FITSERVE]["seconds"]["median"] / entry["floor_seconds"]["median"]
-            add(f"{name} latency / floor", ratio, PAYLOADS[name].target, False)
-    if "large" in payloads:
-        large = payloads["large"]
-        add("large peak RSS growth / body", large["rss_growth"][FITSERVE]["growth"] / large["body_bytes"], RSS_TARGET, False)
-    for name, entry in payloads.items():
-        for server, answer in entry["answers"].items():
-            if not answer["ok"]:
-                found.append({"what": f"{name} answers of {server}", "ratio": answer["max_relative"],
-                              "target": f"<= {RELATIVE_TOLERANCE:g}", "pass": False})  # fmt: skip
-    return found
 
 
 def repeat(options: argparse.Namespace) -> dict[str, Any]:

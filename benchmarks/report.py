@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from payloads import PAYLOADS, RELATIVE_TOLERANCE
+
+FITSERVE = "fitserve"
+#: The other targets of fitserve: against the best peer, and its large request's peak memory.
+PEER_RATE_TARGET = 2.0
+PEER_P99_TARGET = 2.0
+RSS_TARGET = 3.0
+
 
 def milliseconds(seconds: float) -> str:
     """Format seconds as milliseconds (or seconds, from 10 s)."""
@@ -111,3 +119,38 @@ def repeat_table(result: dict[str, Any]) -> str:
         f"load average at each run: {loads}",
     ]
     return "\n".join(lines)
+
+
+def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """fitserve's ratios in this run, each with its target and whether it is met."""
+    payloads = report["payloads"]
+    found: list[dict[str, Any]] = []
+
+    def add(what: str, ratio: float, target: float, at_least: bool) -> None:
+        passed = ratio >= target if at_least else ratio <= target
+        found.append({"what": what, "ratio": ratio, "target": f"{'>=' if at_least else '<='} {target:g}", "pass": passed})
+
+    if "small" in payloads:
+        small = payloads["small"]
+        ours = small["servers"][FITSERVE]
+        add("small req/s / floor rate", ours["rate"]["median"] * small["floor_seconds"]["median"], 1.0, True)
+        peers = {n: s for n, s in small["servers"].items() if n != FITSERVE}
+        if peers:
+            best = max(peers.values(), key=lambda s: s["rate"]["median"])
+            add("small req/s / best peer's", ours["rate"]["median"] / best["rate"]["median"], PEER_RATE_TARGET, True)
+            lowest = min(s["p99"]["median"] for s in peers.values())
+            add("small p99 / lowest peer p99", ours["p99"]["median"] / lowest, PEER_P99_TARGET, False)
+    for name in ("medium", "large"):
+        if name in payloads:
+            entry = payloads[name]
+            ratio = entry["servers"][FITSERVE]["seconds"]["median"] / entry["floor_seconds"]["median"]
+            add(f"{name} latency / floor", ratio, PAYLOADS[name].target, False)
+    if "large" in payloads:
+        large = payloads["large"]
+        add("large peak RSS growth / body", large["rss_growth"][FITSERVE]["growth"] / large["body_bytes"], RSS_TARGET, False)
+    for name, entry in payloads.items():
+        for server, answer in entry["answers"].items():
+            if not answer["ok"]:
+                found.append({"what": f"{name} answers of {server}", "ratio": answer["max_relative"],
+                              "target": f"<= {RELATIVE_TOLERANCE:g}", "pass": False})  # fmt: skip
+    return found
