@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import sys
 import threading
 from types import FrameType, TracebackType
 from typing import Any
@@ -25,14 +26,18 @@ import waitress
 import waitress.server
 
 from service.app import create_app
-from service.channel import ServerLoop, Timeouts, adopt
+from service.channel import Timeouts, adopt
 from service.fitting import fit
+from service.loop import ServerLoop
 from service.parse.json import parse_json
 from service.rendering import render_json
 from service.settings import MIB, Settings, available_cpus
 from service.tabular import design_request
 
 log = logging.getLogger("fitserve")
+
+#: Seconds a thread may hold the interpreter lock while another waits for it (Python's default: 0.005).
+SWITCH_INTERVAL = 0.001
 
 
 def waitress_options(
@@ -126,6 +131,10 @@ def serve(
         if loop:
             loop[0].stop(wake=False)
 
+    # A worker's threads take turns on the interpreter lock: the loop thread, which reads
+    # requests and sends answers, waits for a fitting thread to let go of it at most this long.
+    # Python's 5 ms made every request wait behind the other thread's fit at each hand-over.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     worker = sockets is not None
     previous = install_handlers(on_signal, (signal.SIGTERM,) if worker else (signal.SIGTERM, signal.SIGINT))
     try:

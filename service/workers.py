@@ -26,6 +26,7 @@ from types import FrameType, TracebackType
 
 from waitress.adjustments import Adjustments
 
+from service.balancing import NOBODY, Loads, join
 from service.settings import Settings, metrics_directory
 from service.watchdog import Beats, arm
 
@@ -94,6 +95,7 @@ class Supervisor:
         self.slots: dict[int, int] = {}  # pid: slot
         self.suspects: dict[int, float] = {}  # pid: the start it published that was seen overdue
         self.on_exit = on_exit
+        self.loads = Loads(count)  # each worker's load: the least busy takes new connections
 
     def run(self) -> int:
         """Serve until a signal, or until workers keep failing; return the exit status."""
@@ -128,6 +130,7 @@ class Supervisor:
                     signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
                     if self.timeout is not None:
                         arm(self.timeout, self.beats, slot)
+                    join(self.loads, slot)
                     status = self.work(self.sockets)
                 except BaseException:
                     log.exception("fitserve worker %d failed", os.getpid())
@@ -145,7 +148,9 @@ class Supervisor:
         while self.workers:
             pid, wait_status = self.wait()
             started = self.workers.pop(pid, None)
-            self.slots.pop(pid, None)
+            slot = self.slots.pop(pid, None)
+            if slot is not None:
+                self.loads.set(slot, NOBODY, NOBODY)  # until another serves in its slot, no connection waits for it
             self.suspects.pop(pid, None)
             if self.on_exit is not None:
                 self.on_exit(pid)

@@ -11,7 +11,8 @@ import pytest
 import service.parse.json
 from service.body import Body
 from service.errors import InvalidInput, MalformedBody
-from service.parse.json import PARSER, SharedParser, parse_json
+from service.parse.json import parse_json
+from service.parse.shared_parser import PARSER, SharedParser
 from service.settings import Limits
 
 SMALL = b'{"X_train": [[1, 2], [2, 1], [3, 5]], "y_train": [1, 2, 3], "X_test": [[1, 1]]}'
