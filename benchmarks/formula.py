@@ -56,7 +56,9 @@ from typing import Any
 
 import numpy as np
 import orjson
-from benchmark import ROOT, SEED, SETTLE, Client, Server  # run as a script: this folder is on the path
+from benchmark import SETTLE  # run as a script: this folder is on the path
+from payloads import SEED
+from servers import ROOT, Client, Server
 
 sys.path.insert(0, str(ROOT))  # the design stage measured in-process is the one beside this script
 from service.parse.json import parse_json

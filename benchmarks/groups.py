@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pandas as pd
-from benchmark import HOST, SEED, Server  # run as a script: this folder is on the path
+from payloads import SEED  # run as a script: this folder is on the path
+from servers import HOST, Server
 from sklearn.linear_model import LinearRegression
 
 

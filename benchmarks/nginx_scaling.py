@@ -32,14 +32,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))  # benchmarks/benchmark.py imports its neighbours by their names
 
-from benchmark import (  # noqa: E402
-    PAYLOADS,
-    Server,
-    make_body,
-    python_throughput,
-    wrk_throughput,
-)
+from loads import python_throughput, wrk_throughput  # noqa: E402
+from payloads import PAYLOADS, make_body  # noqa: E402
 from processes import server_processes  # noqa: E402
+from servers import Server  # noqa: E402
 
 from tests.system.cluster import Cluster, nginx_binary, send_load  # noqa: E402
 

@@ -27,7 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchmark import HOST, PAYLOADS, Server, make_body
+from payloads import PAYLOADS, make_body
+from servers import HOST, Server
 
 TYPES = {"json": "application/json", "svg": "image/svg+xml", "png": "image/png"}
 
