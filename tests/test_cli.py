@@ -130,6 +130,31 @@ def test_tuned_malloc_gives_freed_memory_back() -> None:
     assert memory_kept("tuned") <= 2**20
 
 
+MEMORY_AFTER_A_MEDIUM_REQUEST = """
+import sys
+from service import cli
+cli.tune_malloc()
+import numpy as np
+
+def resident():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+
+before = resident()
+block = np.ones(4 * 2**20 // 8)  # a medium request's array, from the heap, used and freed
+del block
+print(resident() - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc and /proc are Linux's")
+def test_tuned_malloc_keeps_a_medium_request_s_memory_for_the_next() -> None:
+    command = [sys.executable, "-c", MEMORY_AFTER_A_MEDIUM_REQUEST]
+    kept = int(subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout)
+    assert kept >= 3 * 2**20  # glibc's 128 KiB trim threshold would give it back, to fault it in again
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_port_in_use_is_one_line_and_exit_1(workers: str) -> None:
     with socket.socket() as taken:
