@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from service.errors import InvalidInput, describe, excerpt
-from service.parse.values import MAX_MAGNITUDE, plural
+from service.parse.values import MAX_MAGNITUDE, key_difference, plural
 from service.table import Column, Table
 
 FORMS = "an object of named columns or a list of records"
@@ -76,11 +76,9 @@ def read_records(records: list[object], role: str) -> Table:
         if not isinstance(record, dict):
             raise InvalidInput(f"'{role}' row {i} must be a record, like row 0. Got {describe(record)} instead.", role)
         if record.keys() != keys:
-            missing = [k for k in names if k not in record]
-            extra = [k for k in record if k not in keys]
-            what = f"lacks the key {excerpt(missing[0])!r}" if missing else f"has the key {excerpt(extra[0])!r}"
+            verb, key = key_difference(record, names, keys)
             raise InvalidInput(
-                f"'{role}' record {i} {what}, unlike record 0; every record has the same keys "
+                f"'{role}' record {i} {verb} the key {excerpt(key)!r}, unlike record 0; every record has the same keys "
                 "(a missing value is null).",
                 role,
             )

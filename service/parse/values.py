@@ -167,6 +167,14 @@ def read_columns(columns: dict[str, object], field: str, missing: bool = False) 
     return Matrix(np.column_stack(arrays), names)
 
 
+
+def key_difference(record: dict[str, object], names: tuple[str, ...], keys: set[str]) -> tuple[str, str]:
+    """How a record's keys differ from record 0's (``names``, as the set ``keys``): ``("lacks", key)`` or ``("has", key)``."""
+    absent = [k for k in names if k not in record]
+    if absent:
+        return "lacks", absent[0]
+    return "has", next(k for k in record if k not in keys)
+
 def read_records(records: list[object], field: str, missing: bool = False) -> Matrix:
     """Read a list of records (objects of numbers), all with the same keys."""
     first = records[0]
@@ -180,10 +188,8 @@ def read_records(records: list[object], field: str, missing: bool = False) -> Ma
         if not isinstance(record, dict):
             raise InvalidInput(f"'{field}' row {i} must be a record, like row 0. Got {describe(record)} instead.", field)
         if record.keys() != keys:
-            absent = [k for k in names if k not in record]
-            extra = [k for k in record if k not in keys]
-            what = f"lacks the key {absent[0]!r}" if absent else f"has the key {extra[0]!r}"
-            raise InvalidInput(f"'{field}' record {i} {what}, unlike record 0; every record has the same keys.", field)
+            verb, key = key_difference(record, names, keys)
+            raise InvalidInput(f"'{field}' record {i} {verb} the key {key!r}, unlike record 0; every record has the same keys.", field)
         row = [record[k] for k in names]
         for name, element in zip(names, row, strict=True):
             if type(element) is not float or not -MAX_MAGNITUDE <= element <= MAX_MAGNITUDE:
