@@ -11,7 +11,7 @@ import pytest
 import service.parse.json
 from service.body import Body
 from service.errors import InvalidInput, MalformedBody
-from service.parse.json import parse_json
+from service.parse.json import count_byte, parse_json
 from service.parse.shared_parser import PARSER, SharedParser
 from service.settings import Limits
 
@@ -74,6 +74,22 @@ def test_nested_array_inside_a_row_is_caught_by_the_bracket_count() -> None:
     # simdjson flattens [2] into the row's buffer; only counting brackets tells.
     with pytest.raises(InvalidInput) as caught:
         parse_json(b'{"X_train": [[1, [2]], [3, 4]], "y_train": [1, 2]}', "fit", Limits())
+    assert "row 0, column 1" in caught.value.detail
+
+
+@pytest.mark.parametrize("block", [1, 3, 7, 2**18])
+def test_brackets_are_counted_across_blocks(block: int) -> None:
+    data = b'[{"a": [[1, 2], [3]]}, "[", [], "x"]' * 5
+    assert count_byte(data, ord("["), block) == data.count(b"[") == 30
+    assert count_byte(b"", ord("["), block) == 0
+
+
+def test_a_bracket_written_as_an_escape_is_counted() -> None:
+    # "\\u005b" in a string is a [ the bytes hide; without counting it, the nested array
+    # below would pass as the row [1, 2].
+    body = rb'{"X_train": [[1, [2]], [3, 4]], "y_train": [1, 2], "missing": "\u005b"}'
+    with pytest.raises(InvalidInput) as caught:
+        parse_json(body, "fit", Limits())
     assert "row 0, column 1" in caught.value.detail
 
 
