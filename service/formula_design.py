@@ -37,7 +37,7 @@ from service.design_functions import DesignError, MissingState, level_label, mak
 from service.design_matrix import INTERCEPT, DesignMaterializer
 from service.design_state import DesignState, read_design_state
 from service.errors import InvalidInput, describe, excerpt
-from service.formulas import Formula
+from service.formulas import Formula, check_reads_back
 from service.table import Table
 
 MAX_COLUMNS = 2_000
@@ -93,8 +93,14 @@ def used_columns(formula: Formula, weight: str | None = None) -> tuple[str, ...]
     return tuple(dict.fromkeys(names))
 
 
-def build_design(formula: Formula, table: Table, *, weight: str | None = None, max_columns: int = MAX_COLUMNS) -> Design:
-    """Build the design of ``formula`` on the complete rows of ``table``, or raise ``InvalidInput``."""
+def build_design(
+    formula: Formula, table: Table, *, weight: str | None = None, max_columns: int = MAX_COLUMNS, read_back: bool = True
+) -> Design:
+    """Build the design of ``formula`` on the complete rows of ``table``, or raise ``InvalidInput``.
+
+    ``read_back=False`` is for a formula whose design was built (and its text read back, see
+    ``service.formulas.check_reads_back``) on the whole table already: one group's rows.
+    """
     kinds = check_columns(formula, table, numeric=set(formula.target_columns))
     rows = complete_rows(table, used_columns(formula, weight))
     if not rows.any():
@@ -111,6 +117,8 @@ def build_design(formula: Formula, table: Table, *, weight: str | None = None, m
         terms = feature_names  # a plain numeric column is a term of one column, named as the column
     else:
         names = formula.target_columns + formula.term_columns
+        if read_back:
+            check_reads_back(formula, table.names, max_columns)
         frame = make_frame(table, dict.fromkeys(names), rows, levels, kinds)
         spec = formulaic.Formula(formula.expanded)
         options = matrix_options(formula.intercept)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import formulaic
@@ -12,6 +13,7 @@ import pytest
 
 import service.formula_design
 from service.design_columns import plain_columns
+from service.errors import InvalidInput
 from service.formula_design import build_design
 from service.formulas import read_formula
 from service.table import Table
@@ -85,3 +87,37 @@ def test_only_numeric_columns_as_they_are_skip_formulaic(text: str, plain: bool)
     formula = read_formula(text, DATA.names)
     kinds = {name: DATA[name].kind for name in DATA.names}
     assert plain_columns(formula, kinds) is plain
+
+
+@pytest.mark.parametrize(("text", "plain"), [("y ~ .", True), ("y ~ a + `b c`", True), ("y ~ a + h", False), ("y ~ log(a)", False)])
+def test_the_expanded_text_is_read_back_before_formulaic_and_only_then(
+    monkeypatch: pytest.MonkeyPatch, text: str, plain: bool
+) -> None:
+    # The second reading guards the text formulaic evaluates; a stacked design evaluates none
+    # (reading it back is most of the time a wide 'y ~ .' takes to read).
+    read_back: list[str] = []
+    check = service.formula_design.check_reads_back
+
+    def spy(formula: Any, *args: Any) -> None:
+        read_back.append(formula.expanded)
+        check(formula, *args)
+
+    monkeypatch.setattr(service.formula_design, "check_reads_back", spy)
+    data = DATA if "h" in text else NUMERIC
+    formula = read_formula(text, data.names)
+    assert read_back == []
+    build_design(formula, data)
+    assert read_back == ([] if plain else [formula.expanded])
+
+
+def test_a_text_that_does_not_read_back_never_reaches_formulaic(monkeypatch: pytest.MonkeyPatch) -> None:
+    formula = read_formula("y ~ a + h", DATA.names)
+    altered = dataclasses.replace(formula, expanded="y ~ a + h + `b c`")  # as if a name had smuggled a term in
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("formulaic read a text that does not read back")
+
+    monkeypatch.setattr(formulaic, "Formula", refuse)
+    with pytest.raises(InvalidInput, match="does not read back the same") as caught:
+        build_design(altered, DATA)
+    assert caught.value.field == "formula"
