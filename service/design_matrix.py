@@ -1,4 +1,4 @@
-"""How formulaic's columns become the design matrix: one C-contiguous float64 array, written once.
+"""formulaic's side of a design: its options, one C-contiguous float64 array written once, and its columns by term.
 
 formulaic's pandas materializer evaluates each design column as its own array and, for
 numpy output, ``numpy.stack``s them; the service then wants the matrix without the
@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 from formulaic.materializers import PandasMaterializer
 from interface_meta import override
+
+from service.design_columns import Built
 
 #: The name formulaic gives the intercept's column; a table column of that name is refused.
 INTERCEPT = "Intercept"
@@ -55,3 +57,34 @@ class DesignMaterializer(PandasMaterializer):  # type: ignore[misc]
         for j, (_, values) in enumerate(kept):
             matrix[:, j] = np.asarray(values, dtype=np.float64).reshape(rows)
         return matrix
+
+
+def matrix_options(intercept: bool) -> dict[str, Any]:
+    """formulaic's options: R's full-rank coding, our own missing rows, one array without the intercept."""
+    return {
+        "ensure_full_rank": True,
+        "na_action": "ignore",
+        "output": "numpy",
+        "materializer": DesignMaterializer.REGISTER_NAME,
+        "materializer_params": {"drop_intercept": intercept},
+    }
+
+
+def built_terms(matrix: Any, intercept: bool) -> Built:
+    """formulaic's matrix of the right side: its columns (intercept left out) and each term's columns."""
+    values, names = without_intercept(matrix, intercept)
+    shift = 1 if intercept else 0  # formulaic counts the intercept's column, which DesignMaterializer left out
+    terms = [(str(term), columns) for term, columns in matrix.model_spec.term_indices.items() if str(term) != "1"]
+    blocks = tuple([j - shift for j in columns] for _, columns in terms)
+    return Built(values, names, blocks, tuple(name for name, _ in terms))
+
+
+def without_intercept(matrix: Any, intercept: bool) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The matrix (``DesignMaterializer`` left the intercept out) and its column names without ``Intercept``."""
+    names = tuple(matrix.model_spec.column_names)
+    if intercept and names[:1] == (INTERCEPT,):
+        names = names[1:]
+    values = np.asarray(matrix)
+    if values.shape[1] != len(names) or values.dtype != np.float64 or not values.flags.c_contiguous:
+        raise AssertionError("formulaic did not materialize the design through DesignMaterializer")
+    return values, names

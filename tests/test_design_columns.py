@@ -12,9 +12,9 @@ import patsy
 import pytest
 
 import service.formula_design
-from service.design_columns import plain_columns
+from service.design_columns import other_terms, plain_columns
 from service.errors import InvalidInput
-from service.formula_design import build_design
+from service.formula_design import build_design, rebuild_design
 from service.formulas import read_formula
 from service.table import Table
 from tests.formula_tables import table
@@ -121,3 +121,57 @@ def test_a_text_that_does_not_read_back_never_reaches_formulaic(monkeypatch: pyt
     with pytest.raises(InvalidInput, match="does not read back the same") as caught:
         build_design(altered, DATA)
     assert caught.value.field == "formula"
+
+
+#: Formulas of one-factor terms with plain numeric columns among others: formulaic builds the others alone.
+MIXED = [
+    ("y ~ a + h", None), ("y ~ h + a - 1", None), ("y ~ .", None), ("y ~ . - 1", "w"),
+    ("y ~ log(`b c`) + a + h", None), ("y ~ a + C(h) + `b c`", None), ("y ~ poly(a, 2) + `b c` + h", None),
+    ("y + a ~ h + `b c`", None), ("y ~ C(`b c`) + a", None),
+]  # fmt: skip
+
+
+def by_formulaic_whole(monkeypatch: pytest.MonkeyPatch, text: str, weight: str | None) -> Any:
+    """The design as formulaic builds it with every term."""
+    with monkeypatch.context() as patch:
+        patch.setattr(service.formula_design, "other_terms", lambda *args: None)
+        return design(text, DATA, weight=weight)
+
+
+@pytest.mark.parametrize(("text", "weight"), MIXED)
+def test_plain_columns_beside_the_terms_formulaic_builds_give_its_whole_design(
+    monkeypatch: pytest.MonkeyPatch, text: str, weight: str | None
+) -> None:
+    formula = read_formula(text, DATA.names, weight=weight)
+    assert other_terms(formula, {name: DATA[name].kind for name in DATA.names}) is not None
+    built, reference = design(text, DATA, weight=weight), by_formulaic_whole(monkeypatch, text, weight)
+    assert built.matrix.shape == reference.matrix.shape and built.matrix.flags.c_contiguous
+    assert np.array_equal(built.matrix, reference.matrix) and np.array_equal(built.targets, reference.targets)
+    assert (built.feature_names, built.column_terms, built.target_names, built.intercept) == (
+        reference.feature_names, reference.column_terms, reference.target_names, reference.intercept,
+    )  # fmt: skip
+    assert np.array_equal(built.rows, reference.rows) and built.state == reference.state
+    again = rebuild_design(built.state, DATA, field="test")  # new rows are built from the whole formula
+    both = again.rows & built.rows  # new rows need no target (or weight)
+    assert np.array_equal(again.matrix[both[again.rows]], built.matrix[both[built.rows]])
+    assert again.feature_names == built.feature_names
+
+
+@pytest.mark.parametrize("text", ["y ~ a:h + a", "log(y) ~ a + h", "y ~ a + h:`b c`", "y ~ h + C(h)"])
+def test_formulaic_builds_the_whole_design_of_products_and_computed_targets(text: str) -> None:
+    formula = read_formula(text, DATA.names)
+    kinds = {name: DATA[name].kind for name in DATA.names}
+    assert other_terms(formula, kinds) is None
+
+
+def test_formulaic_is_given_only_the_terms_it_must_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    given: list[str] = []
+    original = service.formula_design.ModelSpec
+
+    def spy(formula: str, **kwargs: Any) -> Any:
+        given.append(formula)
+        return original(formula=formula, **kwargs)
+
+    monkeypatch.setattr(service.formula_design, "ModelSpec", spy)
+    design("y ~ . - 1", DATA, weight="w")
+    assert given == ["h - 1"]
