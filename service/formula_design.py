@@ -39,7 +39,7 @@ from service.design_functions import DesignError, MissingState, level_label, mak
 from service.design_matrix import built_terms, matrix_options, without_intercept
 from service.design_state import DesignState, read_design_state
 from service.errors import InvalidInput, describe, excerpt
-from service.formulas import Formula, check_reads_back, expand
+from service.formulas import Formula, check_reads_back, right_side
 from service.table import Table
 
 MAX_COLUMNS = 2_000
@@ -118,11 +118,11 @@ def build_design(
         term_matrix, target_matrix, feature_names = stack_columns(formula, table, rows)
         terms = feature_names  # a plain numeric column is a term of one column, named as the column
     else:
-        if read_back:
-            check_reads_back(formula, table.names, max_columns)
         others = other_terms(formula, kinds)
         if others is None:  # formulaic builds every term, and the targets
             names = formula.target_columns + formula.term_columns
+            if read_back:
+                check_reads_back(formula, table.names, max_columns)
             frame = make_frame(table, dict.fromkeys(names), rows, levels, kinds)
             spec = formulaic.Formula(formula.expanded)
             options = matrix_options(formula.intercept)
@@ -134,7 +134,11 @@ def build_design(
             )
             transforms = dict(matrices.rhs.model_spec.transform_state)
         else:  # the plain numeric terms are stacked, formulaic builds the others alone
-            right = expand((), others, formula.intercept, formula.factors).split(" ~ ", 1)[1]
+            # only the text formulaic builds is read back (a group's rows: read on the whole table)
+            if read_back:
+                right = check_reads_back(formula, table.names, max_columns, others)
+            else:
+                right = right_side(others, formula.intercept, formula.factors)
             used = dict.fromkeys(column for term in others for column in formula.factors[term[0]].columns)
             frame = make_frame(table, used, rows, levels, kinds)
             rest = ModelSpec(formula=right, **matrix_options(formula.intercept))
@@ -169,7 +173,7 @@ def rebuild_design(state: object, table: Table, *, field: str = "model") -> NewR
     for name, levels in design.levels.items():
         check_levels(table, name, rows, levels)
     frame = make_frame(table, dict.fromkeys(formula.term_columns), rows, design.levels, kinds)
-    right = formula.expanded.split(" ~ ", 1)[1]
+    right = right_side(formula.terms, formula.intercept, formula.factors)
     spec = ModelSpec(formula=right, transform_state=design.copy_transforms(), **matrix_options(formula.intercept))
     matrix = evaluate(lambda: spec.get_model_matrix(frame, context=REBUILDING), field, rebuilding=True)
     term_matrix, feature_names = without_intercept(matrix, formula.intercept)

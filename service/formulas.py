@@ -159,21 +159,35 @@ def check_column_names(formula: Formula) -> None:
             raise FormulaError("The formula uses a column named 'Intercept', the name of the intercept's column; rename it.")
 
 
-def check_reads_back(formula: Formula, columns: Sequence[str], max_terms: int = MAX_TERMS) -> None:
-    """Read the expanded formula again, or raise ``InvalidInput``: formulaic builds the design from that text.
+def check_reads_back(
+    formula: Formula, columns: Sequence[str], max_terms: int = MAX_TERMS, terms: Sequence[tuple[str, ...]] | None = None
+) -> str:
+    """The right side formulaic is to build, once its text has read back the same; else ``InvalidInput``.
 
     Column names reach the expanded text through ``.`` unchecked by the client's grammar
     (``check_column_names`` refuses the names that could close their quotes); the text
-    must also read back to the very same terms. Call it before formulaic sees the text.
+    must also read back to the very same terms. ``terms`` (some of the formula's) are what
+    formulaic is to build, if not all of them; only their text is read back.
     """
+    terms = formula.terms if terms is None else tuple(terms)
+    text = formula.expanded if terms == formula.terms else expand(formula.targets, terms, formula.intercept, formula.factors)
     try:
-        if len(formula.expanded) > MAX_EXPANDED:
+        if len(text) > MAX_EXPANDED:
             raise FormulaError(f"The formula written out term by term is longer than {MAX_EXPANDED} characters.")
-        again = _read(formula.expanded, columns, None, None, MAX_EXPANDED, max_terms)
-        if (again.targets, again.terms, again.intercept) != (formula.targets, formula.terms, formula.intercept):
+        again = _read(text, columns, None, None, MAX_EXPANDED, max_terms)
+        if (again.targets, again.terms, again.intercept) != (formula.targets, terms, formula.intercept):
             raise FormulaError(f"The formula {excerpt(formula.text)!r} does not read back the same once written out term by term.")
     except FormulaError as error:
         raise InvalidInput(str(error), "formula") from None
+    return right_side(terms, formula.intercept, formula.factors)
+
+
+def right_side(terms: Sequence[tuple[str, ...]], intercept: bool, factors: dict[str, Expression]) -> str:
+    """The right side of a formula written out, as formulaic builds a design from it (``sqft + hood - 1``).
+
+    Written apart, not cut from the whole text at its ``~``: a target's name may hold one.
+    """
+    return expand((), terms, intercept, factors).split(" ~ ", 1)[1]
 
 
 def read_tokens(tokens: list[Token], known: frozenset[str], columns: Sequence[str]) -> tuple[dict[str, Expression], set[str], bool]:

@@ -15,7 +15,7 @@ import service.formula_design
 from service.design_columns import other_terms, plain_columns
 from service.errors import InvalidInput
 from service.formula_design import build_design, rebuild_design
-from service.formulas import read_formula
+from service.formulas import expand, read_formula
 from service.table import Table
 from tests.formula_tables import table
 
@@ -89,30 +89,35 @@ def test_only_numeric_columns_as_they_are_skip_formulaic(text: str, plain: bool)
     assert plain_columns(formula, kinds) is plain
 
 
-@pytest.mark.parametrize(("text", "plain"), [("y ~ .", True), ("y ~ a + `b c`", True), ("y ~ a + h", False), ("y ~ log(a)", False)])
-def test_the_expanded_text_is_read_back_before_formulaic_and_only_then(
-    monkeypatch: pytest.MonkeyPatch, text: str, plain: bool
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [("y ~ .", None), ("y ~ a + `b c`", None), ("y ~ log(a)", "y ~ log(a)"), ("y ~ a:h", "y ~ a:h"), ("y ~ a + h", "y ~ h")],
+)
+def test_the_text_formulaic_builds_is_read_back_before_it_and_only_that(
+    monkeypatch: pytest.MonkeyPatch, text: str, read: str | None
 ) -> None:
-    # The second reading guards the text formulaic evaluates; a stacked design evaluates none
-    # (reading it back is most of the time a wide 'y ~ .' takes to read).
+    # The second reading guards the text formulaic evaluates: none for a stacked design
+    # (reading it back is most of the time a wide 'y ~ .' takes to read), and only the terms
+    # formulaic builds when plain columns are stacked beside them.
     read_back: list[str] = []
     check = service.formula_design.check_reads_back
 
-    def spy(formula: Any, *args: Any) -> None:
-        read_back.append(formula.expanded)
-        check(formula, *args)
+    def spy(formula: Any, columns: Any, max_terms: int, terms: Any = None) -> str:
+        kept = formula.terms if terms is None else tuple(terms)
+        read_back.append(expand(formula.targets, kept, formula.intercept, formula.factors))
+        return check(formula, columns, max_terms, terms)
 
     monkeypatch.setattr(service.formula_design, "check_reads_back", spy)
     data = DATA if "h" in text else NUMERIC
     formula = read_formula(text, data.names)
     assert read_back == []
     build_design(formula, data)
-    assert read_back == ([] if plain else [formula.expanded])
+    assert read_back == ([] if read is None else [read])
 
 
 def test_a_text_that_does_not_read_back_never_reaches_formulaic(monkeypatch: pytest.MonkeyPatch) -> None:
-    formula = read_formula("y ~ a + h", DATA.names)
-    altered = dataclasses.replace(formula, expanded="y ~ a + h + `b c`")  # as if a name had smuggled a term in
+    formula = read_formula("y ~ a:h", DATA.names)
+    altered = dataclasses.replace(formula, expanded="y ~ a:h + `b c`")  # as if a name had smuggled a term in
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("formulaic read a text that does not read back")
@@ -121,6 +126,15 @@ def test_a_text_that_does_not_read_back_never_reaches_formulaic(monkeypatch: pyt
     with pytest.raises(InvalidInput, match="does not read back the same") as caught:
         build_design(altered, DATA)
     assert caught.value.field == "formula"
+
+
+def test_a_target_whose_name_holds_a_tilde_rebuilds_its_terms() -> None:
+    # the right side is written apart, not cut from the whole text at its first ' ~ '
+    data = table(**{"a ~ b": [1.0, 2.0, 4.0, 3.0, 6.0]}, x=[1.0, 2.0, 3.0, 4.0, 5.0], h=["p", "q", "p", "q", "p"])
+    for text in ["`a ~ b` ~ x + h", "`a ~ b` ~ x:h"]:
+        built = build_design(read_formula(text, data.names), data)
+        again = rebuild_design(built.state, data, field="test")
+        assert np.array_equal(again.matrix, built.matrix)
 
 
 #: Formulas of one-factor terms with plain numeric columns among others: formulaic builds the others alone.
