@@ -189,3 +189,17 @@ def test_formulaic_is_given_only_the_terms_it_must_build(monkeypatch: pytest.Mon
     monkeypatch.setattr(service.formula_design, "ModelSpec", spy)
     design("y ~ . - 1", DATA, weight="w")
     assert given == ["h - 1"]
+
+
+ONE_LEVEL = table(y=[1.0, 2.0, 3.0, 5.0], a=[1.0, 3.0, 2.0, 4.0], h=["p", "p", "p", "p"], k=["u", "v", "u", "v"])
+
+
+@pytest.mark.parametrize("text", ["y ~ a + h", "y ~ h + a + k", "y ~ a + h - 1", "y ~ a + k + h - 1"])
+def test_a_term_without_columns_keeps_the_others_in_place(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    # A text column of one level has no column under treatment coding (one group's rows, say).
+    built = build_design(read_formula(text, ONE_LEVEL.names), ONE_LEVEL)
+    with monkeypatch.context() as patch:
+        patch.setattr(service.formula_design, "other_terms", lambda *args: None)
+        reference = build_design(read_formula(text, ONE_LEVEL.names), ONE_LEVEL)
+    assert np.array_equal(built.matrix, reference.matrix)
+    assert (built.feature_names, built.column_terms) == (reference.feature_names, reference.column_terms)
