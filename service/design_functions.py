@@ -52,13 +52,27 @@ def level_label(value: object) -> str:
 
 def sorted_levels(values: np.ndarray) -> list[Any]:
     """The distinct values in R's level order: by value for numbers, by code point for text, False before True."""
+    return levels_and_codes(values)[0]
+
+
+def levels_and_codes(values: np.ndarray) -> tuple[list[Any], np.ndarray | None]:
+    """``sorted_levels``, and for text and booleans the code of each value among them, from one hash pass.
+
+    Looking each value up in the levels afterwards (``get_indexer``) would cost five times
+    the hash pass; here only the few distinct values are placed among the levels.
+    """
     if values.dtype.kind == "f":
-        return [float(v) for v in np.unique(values)]
-    _, uniques = pd.factorize(values, sort=False)
+        return [float(v) for v in np.unique(values)], None
+    found, uniques = pd.factorize(values, sort=False)
     distinct = list(uniques)
     if all(isinstance(v, bool) for v in distinct):
-        return sorted(distinct)
-    return sorted(distinct, key=lambda v: ("true" if v else "false") if isinstance(v, bool) else v)
+        levels = sorted(distinct)
+    else:
+        levels = sorted(distinct, key=lambda v: ("true" if v else "false") if isinstance(v, bool) else v)
+    if not levels:  # nothing but missing values (code -1)
+        return levels, found
+    place = pd.Index(levels, dtype=object).get_indexer(uniques)
+    return levels, np.where(found >= 0, place[found], -1)
 
 
 def make_context(*, training: bool) -> dict[str, Callable[..., Any]]:

@@ -35,7 +35,7 @@ from formulaic import ModelSpec
 from formulaic.errors import FormulaicError
 
 from service.design_columns import interleave, other_terms, plain_columns, stack_columns, stack_targets
-from service.design_functions import DesignError, MissingState, level_label, make_context, sorted_levels
+from service.design_functions import DesignError, MissingState, level_label, levels_and_codes, make_context
 from service.design_matrix import built_terms, matrix_options, without_intercept
 from service.design_state import DesignState, read_design_state
 from service.errors import InvalidInput, describe, excerpt
@@ -111,7 +111,9 @@ def build_design(
             f"({', '.join(repr(excerpt(c)) for c in used_columns(formula, weight)[:5])}).",
             table.role,
         )
-    levels = {name: sorted_levels(table[name].values[rows]) for name in level_columns(formula, kinds)}
+    found = {name: levels_and_codes(table[name].values[rows]) for name in level_columns(formula, kinds)}
+    levels = {name: names for name, (names, _) in found.items()}
+    codes = {name: codes for name, (_, codes) in found.items() if codes is not None}
     check_width(formula, table, rows, levels, max_columns)
     transforms: dict[str, Any] = {}
     if plain_columns(formula, kinds):
@@ -123,7 +125,7 @@ def build_design(
             names = formula.target_columns + formula.term_columns
             if read_back:
                 check_reads_back(formula, table.names, max_columns)
-            frame = make_frame(table, dict.fromkeys(names), rows, levels, kinds)
+            frame = make_frame(table, dict.fromkeys(names), rows, levels, kinds, codes)
             spec = formulaic.Formula(formula.expanded)
             options = matrix_options(formula.intercept)
             matrices = evaluate(lambda: spec.get_model_matrix(frame, context=TRAINING, **options), table.role)
@@ -140,7 +142,7 @@ def build_design(
             else:
                 right = right_side(others, formula.intercept, formula.factors)
             used = dict.fromkeys(column for term in others for column in formula.factors[term[0]].columns)
-            frame = make_frame(table, used, rows, levels, kinds)
+            frame = make_frame(table, used, rows, levels, kinds, codes)
             rest = ModelSpec(formula=right, **matrix_options(formula.intercept))
             matrix = evaluate(lambda: rest.get_model_matrix(frame, context=TRAINING), table.role)
             term_matrix, feature_names, terms = interleave(
@@ -258,20 +260,26 @@ def level_columns(formula: Formula, kinds: dict[str, str]) -> list[str]:
 
 
 def make_frame(
-    table: Table, names: dict[str, None], rows: np.ndarray, levels: dict[str, list[Any]], kinds: dict[str, str]
+    table: Table,
+    names: dict[str, None],
+    rows: np.ndarray,
+    levels: dict[str, list[Any]],
+    kinds: dict[str, str],
+    codes: dict[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """The rows used of the named columns, as formulaic takes them: floats, and categoricals built from codes."""
+    """The rows used of the named columns, as formulaic takes them: floats, and categoricals built from codes.
+
+    ``codes``: those already found with the levels (``levels_and_codes``), by column.
+    """
     data: dict[str, Any] = {}
     every = bool(rows.all())
     for name in names:
         values = table[name].values if every else table[name].values[rows]
         if kinds.get(name) == "categorical":
-            # one hash pass over the cells, then the few distinct ones placed among the levels:
-            # looking each cell up in the levels (get_indexer) costs five times as much
-            found, distinct = pd.factorize(values, sort=False)
-            place = pd.Index(levels[name], dtype=object).get_indexer(distinct)
-            codes = np.where(found >= 0, place[found], -1)
-            data[name] = pd.Categorical.from_codes(codes, categories=levels[name])
+            known = (codes or {}).get(name)
+            if known is None:
+                known = pd.Index(levels[name], dtype=object).get_indexer(values)
+            data[name] = pd.Categorical.from_codes(known, categories=levels[name])
         else:
             data[name] = values
     return pd.DataFrame(data, index=pd.RangeIndex(int(rows.sum())), copy=False)

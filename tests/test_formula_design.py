@@ -8,8 +8,10 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pandas as pd
 import pytest
 
+from service.design_functions import levels_and_codes, sorted_levels
 from service.design_state import read_design_state
 from service.errors import InvalidInput
 from service.formula_design import build_design, first_missing, rebuild_design
@@ -271,3 +273,17 @@ ARITHMETIC_FAULTS = ["y ~ I(x / 0)", "y ~ I(1 / 0 + x)", "y ~ exp(x * 1000)", "y
 def test_arithmetic_that_fails_is_a_422_naming_train(text: str) -> None:
     data = table(y=[1.0, 2.0, 3.0], x=[1.0, 0.0, 2.0])
     refused(lambda: design(text, data), "train")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [["b", "a", None, "B", "b", "é"], [True, False, True], [None, None], [], ["x"] * 5 + ["a"]],
+    ids=["text", "booleans", "missing only", "empty", "repeated"],
+)
+def test_levels_and_codes_are_the_levels_and_each_value_looked_up_in_them(values: list[Any]) -> None:
+    array = np.array(values, dtype=object)
+    levels, codes = levels_and_codes(array)
+    assert levels == sorted_levels(array)
+    assert codes is not None
+    expected = pd.Index(levels, dtype=object).get_indexer(array) if levels else np.full(len(values), -1)
+    np.testing.assert_array_equal(codes, expected)
