@@ -112,8 +112,8 @@ def build_design(
             table.role,
         )
     found = {name: levels_and_codes(table[name].values[rows]) for name in level_columns(formula, kinds)}
-    levels = {name: names for name, (names, _) in found.items()}
-    codes = {name: codes for name, (_, codes) in found.items() if codes is not None}
+    levels = {name: found_levels for name, (found_levels, _) in found.items()}
+    codes = {name: found_codes for name, (_, found_codes) in found.items() if found_codes is not None}
     check_width(formula, table, rows, levels, max_columns)
     transforms: dict[str, Any] = {}
     if plain_columns(formula, kinds):
