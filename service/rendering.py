@@ -47,13 +47,7 @@ def fit_answer(result: FitResult) -> dict[str, object]:
     if result.anova is not None:
         answer["anova"] = result.anova[0] if single else result.anova
     if result.intervals is not None:
-        intervals = result.intervals
-        answer["intervals"] = {
-            "lower": intervals.lower[:, 0] if single else intervals.lower,
-            "upper": intervals.upper[:, 0] if single else intervals.upper,
-            "level": intervals.level,
-            "kind": intervals.kind,
-        }
+        answer["intervals"] = interval_answer(result.intervals, single)
     return answer
 
 
@@ -69,6 +63,16 @@ def target_labels(result: FitResult) -> list[str]:
 def render_csv(result: FitResult) -> bytes:
     """Render predictions as CSV: one column per target, then interval bounds if asked."""
     return render_table(target_labels(result), result.predictions, result.intervals)
+
+
+def interval_answer(intervals: Intervals, single: bool) -> dict[str, object]:
+    """The answer's ``intervals``: bounds as one list when there is a single target, else a column per target."""
+    return {
+        "lower": intervals.lower[:, 0] if single else intervals.lower,
+        "upper": intervals.upper[:, 0] if single else intervals.upper,
+        "level": intervals.level,
+        "kind": intervals.kind,
+    }
 
 
 def render_table(labels: list[str], predictions: np.ndarray | None, intervals: Intervals | None) -> bytes:
@@ -104,13 +108,7 @@ def render_groups_json(result: GroupResult) -> bytes:
     if result.predictions is not None:
         answer["predictions"] = result.predictions[:, 0] if single else result.predictions
     if result.intervals is not None:
-        intervals = result.intervals
-        answer["intervals"] = {
-            "lower": intervals.lower[:, 0] if single else intervals.lower,
-            "upper": intervals.upper[:, 0] if single else intervals.upper,
-            "level": intervals.level,
-            "kind": intervals.kind,
-        }
+        answer["intervals"] = interval_answer(result.intervals, single)
     if result.n_dropped is not None:
         answer["n_dropped"] = result.n_dropped
     return orjson.dumps(answer, option=JSON_OPTIONS)
