@@ -226,19 +226,24 @@ def design_peak(body: bytes) -> int:
     return peak
 
 
+def served_latency(bodies: dict[str, bytes], rounds: int, work: Path) -> tuple[float, dict[str, dict[str, float]]]:
+    """Start a server, check that the forms' answers agree (the worst difference), and time the forms."""
+    server = Server(work)
+    client = FitClient(server.port)
+    try:
+        worst = agreement({form: client.post(body) for form, body in bodies.items()})
+        return worst, latency(server, client, bodies, rounds)
+    finally:
+        client.close()
+        server.stop()
+
+
 def medium(rounds: int, work: Path) -> dict[str, Any]:
     """The formula form's latency over the matrix form's, on the medium table."""
     rows, features = TABLES["medium"]
     table = make_table(rows, features)
     bodies = make_bodies(table)
-    server = Server(work)
-    client = FitClient(server.port)
-    try:
-        worst = agreement({form: client.post(body) for form, body in bodies.items()})
-        medians = latency(server, client, bodies, rounds)
-    finally:
-        client.close()
-        server.stop()
+    worst, medians = served_latency(bodies, rounds, work)
     sizes = {form: len(body) for form, body in bodies.items()}
     return {"bodies": sizes, "medians": medians, "agreement": worst, "rounds": rounds}
 
@@ -255,14 +260,7 @@ def large(rounds: int, work: Path) -> dict[str, Any]:
     medians: dict[str, dict[str, float]] = {}
     worst = None
     if rounds:
-        server = Server(work)
-        client = FitClient(server.port)
-        try:
-            worst = agreement({form: client.post(body) for form, body in bodies.items()})
-            medians = latency(server, client, bodies, rounds)
-        finally:
-            client.close()
-            server.stop()
+        worst, medians = served_latency(bodies, rounds, work)
     return {
         "bodies": {form: len(body) for form, body in bodies.items()},
         "growth": growth,
