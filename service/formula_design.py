@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import formulaic
 import numpy as np
 import pandas as pd
 from formulaic import ModelSpec
@@ -39,7 +38,7 @@ from service.design_functions import DesignError, MissingState, level_label, lev
 from service.design_matrix import built_terms, matrix_options, without_intercept
 from service.design_state import DesignState, read_design_state
 from service.errors import InvalidInput, describe, excerpt
-from service.formulas import Formula, check_reads_back, right_side
+from service.formulas import Formula
 from service.table import Table
 
 MAX_COLUMNS = 2_000
@@ -95,14 +94,8 @@ def used_columns(formula: Formula, weight: str | None = None) -> tuple[str, ...]
     return tuple(dict.fromkeys(names))
 
 
-def build_design(
-    formula: Formula, table: Table, *, weight: str | None = None, max_columns: int = MAX_COLUMNS, read_back: bool = True
-) -> Design:
-    """Build the design of ``formula`` on the complete rows of ``table``, or raise ``InvalidInput``.
-
-    ``read_back=False`` is for a formula whose design was built (and its text read back, see
-    ``service.formulas.check_reads_back``) on the whole table already: one group's rows.
-    """
+def build_design(formula: Formula, table: Table, *, weight: str | None = None, max_columns: int = MAX_COLUMNS) -> Design:
+    """Build the design of ``formula`` on the complete rows of ``table``, or raise ``InvalidInput``."""
     kinds = check_columns(formula, table, numeric=set(formula.target_columns))
     rows = complete_rows(table, used_columns(formula, weight))
     if not rows.any():
@@ -123,10 +116,8 @@ def build_design(
         others = other_terms(formula, kinds)
         if others is None:  # formulaic builds every term, and the targets
             names = formula.target_columns + formula.term_columns
-            if read_back:
-                check_reads_back(formula, table.names, max_columns)
             frame = make_frame(table, dict.fromkeys(names), rows, levels, kinds, codes)
-            spec = formulaic.Formula(formula.expanded)
+            spec = formula.structured(targets=True)
             options = matrix_options(formula.intercept)
             matrices = evaluate(lambda: spec.get_model_matrix(frame, context=TRAINING, **options), table.role)
             target_matrix = np.asarray(matrices.lhs, dtype=np.float64)
@@ -136,14 +127,9 @@ def build_design(
             )
             transforms = dict(matrices.rhs.model_spec.transform_state)
         else:  # the plain numeric terms are stacked, formulaic builds the others alone
-            # only the text formulaic builds is read back (a group's rows: read on the whole table)
-            if read_back:
-                right = check_reads_back(formula, table.names, max_columns, others)
-            else:
-                right = right_side(others, formula.intercept, formula.factors)
             used = dict.fromkeys(column for term in others for column in formula.factors[term[0]].columns)
             frame = make_frame(table, used, rows, levels, kinds, codes)
-            rest = ModelSpec(formula=right, **matrix_options(formula.intercept))
+            rest = ModelSpec(formula=formula.structured(others), **matrix_options(formula.intercept))
             matrix = evaluate(lambda: rest.get_model_matrix(frame, context=TRAINING), table.role)
             term_matrix, feature_names, terms = interleave(
                 formula, table, rows, others, built_terms(matrix, formula.intercept)
@@ -175,8 +161,7 @@ def rebuild_design(state: object, table: Table, *, field: str = "model") -> NewR
     for name, levels in design.levels.items():
         check_levels(table, name, rows, levels)
     frame = make_frame(table, dict.fromkeys(formula.term_columns), rows, design.levels, kinds)
-    right = right_side(formula.terms, formula.intercept, formula.factors)
-    spec = ModelSpec(formula=right, transform_state=design.copy_transforms(), **matrix_options(formula.intercept))
+    spec = ModelSpec(formula=formula.structured(), transform_state=design.copy_transforms(), **matrix_options(formula.intercept))
     matrix = evaluate(lambda: spec.get_model_matrix(frame, context=REBUILDING), field, rebuilding=True)
     term_matrix, feature_names = without_intercept(matrix, formula.intercept)
     if feature_names != design.feature_names:

@@ -13,13 +13,15 @@ formula reaches it only after ``read_formula`` has checked every piece of it:
 3. formulaic's parser builds the operator tree, whose expansion is bounded by
    ``service.formula_operators`` *before* it happens (formulaic enumerates products);
 4. only then does formulaic expand the terms (``.``, ``*``, ``**``, ``-``);
-5. the columns it uses may not have a backtick or a backslash in their names (``.`` puts
-   the table's names into the formula unchecked by its grammar); and before formulaic
-   builds a design from the formula written out term by term (``Formula.expanded``),
-   ``check_reads_back`` reads that text once more, so that no column name can close its
-   backticks and smuggle a term in. A design stacked without formulaic
-   (``service.design_columns``) evaluates no text, and skips that second reading (9 ms
-   for ``y ~ .`` on 100 columns).
+5. the columns it uses may not have a backtick or a backslash in their names, nor be
+   ``Intercept`` (``.`` puts the table's names into the formula unchecked by its grammar,
+   and the expanded text, which the answer reports and a ``model`` sends back, quotes them
+   in backticks).
+
+formulaic then builds a design from the very terms its parser read here (``Formula.parsed``,
+``Formula.structured``), never from a text written out again: no column name can close its
+backticks and smuggle a term into what is evaluated, and nothing is read twice (reading the
+expanded text back took 9 ms for ``y ~ .`` on 100 columns, and formulaic parsed it once more).
 
 Anything else is ``InvalidInput`` naming ``formula``, in a sentence that names the piece.
 Costs: formulaic's tokenizer copies each token per character (quadratic in the longest
@@ -31,12 +33,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from formulaic import Formula as FormulaicFormula
 from formulaic.errors import FormulaicError
+from formulaic.formula import SimpleFormula
 from formulaic.parser import DefaultFormulaParser
 from formulaic.parser.algos.tokenize import tokenize
-from formulaic.parser.types import Factor, Token
+from formulaic.parser.types import Factor, Term, Token
 from formulaic.utils.layered_mapping import LayeredMapping
 
 from service.errors import InvalidInput, describe, excerpt
@@ -45,11 +49,18 @@ from service.formula_operators import OPERATOR_CHARACTERS, check_nesting, check_
 
 #: A formula longer than this is refused before anything else reads it (``read_formula``'s default).
 MAX_LENGTH = 10_000
-#: The formula written out (``.`` expanded into column names) is read again, up to this length.
-MAX_EXPANDED = 200_000
 #: At most this many terms on the right side (``read_formula``'s default; the service passes max_features).
 MAX_TERMS = 2_000
 PARSER = DefaultFormulaParser(feature_flags={"twosided"})
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """formulaic's own terms of a formula, as its parser read them: by target, by term (factor names), the intercept's."""
+
+    targets: dict[str, Term]
+    terms: dict[tuple[str, ...], Term]
+    intercept: Term | None
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,21 @@ class Formula:
     terms: tuple[tuple[str, ...], ...]
     intercept: bool
     factors: dict[str, Expression]
+    parsed: Parsed = field(default=Parsed({}, {}, None), compare=False, repr=False)
+
+    def structured(self, terms: Sequence[tuple[str, ...]] | None = None, *, targets: bool = False) -> FormulaicFormula:
+        """formulaic's formula of the right side (``terms``, some of the formula's, or all), with the targets if asked.
+
+        Built from the terms formulaic's parser read in ``read_formula``: formulaic reads no
+        text again, so what it evaluates is what was checked. The intercept's term comes
+        first; formulaic orders the others by degree, as ``terms`` are.
+        """
+        kept = self.terms if terms is None else terms
+        head = [self.parsed.intercept] if self.intercept and self.parsed.intercept is not None else []
+        right = SimpleFormula([*head, *(self.parsed.terms[term] for term in kept)])
+        if not targets:
+            return right
+        return FormulaicFormula(lhs=SimpleFormula([self.parsed.targets[t] for t in self.targets]), rhs=right)
 
     @property
     def target_columns(self) -> tuple[str, ...]:
@@ -140,12 +166,14 @@ def _read(
     for name in available:
         factors.setdefault(name, Expression(name, None, (name,), 0, True))
     targets = tuple(read_target(term, factors) for term in structured.lhs)
-    intercept, terms = read_terms(structured.rhs, factors)
+    intercept_term, parsed_terms = read_terms(structured.rhs, factors)
+    intercept, terms = intercept_term is not None, tuple(parsed_terms)
+    parsed = Parsed(dict(zip(targets, structured.lhs, strict=True)), parsed_terms, intercept_term)
     if not terms and not intercept:
         raise FormulaError(f"The formula {excerpt(text)!r} has no terms and no intercept: there is nothing to fit.")
     # only the factors that remain: a term removed with '-' must not constrain the columns
     kept = {name: factors[name] for name in (*targets, *(f for term in terms for f in term))}
-    formula = Formula(text, expand(targets, terms, intercept, kept), targets, terms, intercept, kept)
+    formula = Formula(text, expand(targets, terms, intercept, kept), targets, terms, intercept, kept, parsed)
     check_column_names(formula)
     return formula
 
@@ -157,37 +185,6 @@ def check_column_names(formula: Formula) -> None:
             raise FormulaError(f"The formula uses the column {excerpt(name)!r}, whose name has a backtick or a backslash; rename it.")
         if name == "Intercept":
             raise FormulaError("The formula uses a column named 'Intercept', the name of the intercept's column; rename it.")
-
-
-def check_reads_back(
-    formula: Formula, columns: Sequence[str], max_terms: int = MAX_TERMS, terms: Sequence[tuple[str, ...]] | None = None
-) -> str:
-    """The right side formulaic is to build, once its text has read back the same; else ``InvalidInput``.
-
-    Column names reach the expanded text through ``.`` unchecked by the client's grammar
-    (``check_column_names`` refuses the names that could close their quotes); the text
-    must also read back to the very same terms. ``terms`` (some of the formula's) are what
-    formulaic is to build, if not all of them; only their text is read back.
-    """
-    terms = formula.terms if terms is None else tuple(terms)
-    text = formula.expanded if terms == formula.terms else expand(formula.targets, terms, formula.intercept, formula.factors)
-    try:
-        if len(text) > MAX_EXPANDED:
-            raise FormulaError(f"The formula written out term by term is longer than {MAX_EXPANDED} characters.")
-        again = _read(text, columns, None, None, MAX_EXPANDED, max_terms)
-        if (again.targets, again.terms, again.intercept) != (formula.targets, terms, formula.intercept):
-            raise FormulaError(f"The formula {excerpt(formula.text)!r} does not read back the same once written out term by term.")
-    except FormulaError as error:
-        raise InvalidInput(str(error), "formula") from None
-    return right_side(terms, formula.intercept, formula.factors)
-
-
-def right_side(terms: Sequence[tuple[str, ...]], intercept: bool, factors: dict[str, Expression]) -> str:
-    """The right side of a formula written out, as formulaic builds a design from it (``sqft + hood - 1``).
-
-    Written apart, not cut from the whole text at its ``~``: a target's name may hold one.
-    """
-    return expand((), terms, intercept, factors).split(" ~ ", 1)[1]
 
 
 def read_tokens(tokens: list[Token], known: frozenset[str], columns: Sequence[str]) -> tuple[dict[str, Expression], set[str], bool]:
@@ -240,20 +237,23 @@ def read_target(term: object, factors: dict[str, Expression]) -> str:
     return expression_of(found[0], factors).text
 
 
-def read_terms(rhs: Iterable[object], factors: dict[str, Expression]) -> tuple[bool, tuple[tuple[str, ...], ...]]:
-    """Whether the right side keeps the intercept, and its other terms in R's order (by degree, stable)."""
-    intercept = False
-    terms: list[tuple[str, ...]] = []
+def read_terms(rhs: Iterable[Term], factors: dict[str, Expression]) -> tuple[Term | None, dict[tuple[str, ...], Term]]:
+    """The right side's intercept term (``None`` if it has none), and its other terms in R's order (by degree, stable).
+
+    Each term is keyed by its factors' names and maps to formulaic's own ``Term``.
+    """
+    intercept = None
+    terms: list[tuple[tuple[str, ...], Term]] = []
     for term in rhs:
         found = list(getattr(term, "factors", ()))
         if len(found) == 1 and found[0].eval_method is Factor.EvalMethod.LITERAL and found[0].expr == "1":
-            intercept = True
+            intercept = term
             continue
         if any(f.eval_method is Factor.EvalMethod.LITERAL for f in found):
             raise FormulaError(f"The formula's term {str(term)!r} has a number in it; numbers may only be powers.")
-        terms.append(tuple(expression_of(f, factors).text for f in found))
-    terms.sort(key=len)
-    return intercept, tuple(terms)
+        terms.append((tuple(expression_of(f, factors).text for f in found), term))
+    terms.sort(key=lambda item: len(item[0]))
+    return intercept, dict(terms)
 
 
 def expression_of(factor: Factor, factors: dict[str, Expression]) -> Expression:

@@ -209,7 +209,7 @@ def split_own(
         members = table_rows[starts[g] : starts[g + 1]]
         with in_group(groups.values[g], request.by):
             sub = take(train, members)
-            design = build_design(formula, sub, weight=weight, max_columns=limits.max_features, read_back=False)
+            design = build_design(formula, sub, weight=weight, max_columns=limits.max_features)
             if design.matrix.shape[1] == 0:
                 raise InvalidInput(
                     "the formula has no column in this group (its categorical terms have one level here), "
