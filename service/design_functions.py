@@ -71,7 +71,8 @@ def levels_and_codes(values: np.ndarray) -> tuple[list[Any], np.ndarray | None]:
         levels = sorted(distinct, key=lambda v: ("true" if v else "false") if isinstance(v, bool) else v)
     if not levels:  # nothing but missing values (code -1)
         return levels, found
-    place = pd.Index(levels, dtype=object).get_indexer(uniques)
+    order = {level: k for k, level in enumerate(levels)}  # a handful of values: a dict, not a pandas Index (0.35 ms)
+    place = np.fromiter((order[v] for v in distinct), dtype=np.intp, count=len(distinct))
     return levels, np.where(found >= 0, place[found], -1)
 
 

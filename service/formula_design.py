@@ -261,10 +261,11 @@ def make_frame(
     for name in names:
         values = table[name].values if every else table[name].values[rows]
         if kinds.get(name) == "categorical":
+            categories = pd.Index(levels[name], dtype=object)  # pandas' str dtype would make formulaic's coding slower
             known = (codes or {}).get(name)
             if known is None:
-                known = pd.Index(levels[name], dtype=object).get_indexer(values)
-            data[name] = pd.Categorical.from_codes(known, categories=levels[name])
+                known = categories.get_indexer(values)
+            data[name] = pd.Categorical.from_codes(known, categories=categories)
         else:
             data[name] = values
     return pd.DataFrame(data, index=pd.RangeIndex(int(rows.sum())), copy=False)
