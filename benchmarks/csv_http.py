@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pandas as pd
-from payloads import SEED  # run as a script: this folder is on the path
+from benchmark import SETTLE  # run as a script: this folder is on the path
+from payloads import SEED
 from servers import HOST, Server
 from sklearn.linear_model import LinearRegression
 
@@ -119,10 +120,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 pids = process_tree(server.pid)
                 floors, services, floor_cpu, service_cpu = [], [], 0.0, 0.0
                 for _ in range(rounds):
+                    time.sleep(SETTLE)  # as benchmark.py: the other side's tail (BLAS threads spinning) is not this one's cost
                     cpu = time.process_time()
                     seconds, reference = timed(floor, body)
                     floor_cpu += time.process_time() - cpu
                     floors.append(seconds)
+                    time.sleep(SETTLE)
                     cpu = cpu_seconds(pids)
                     seconds, answer = timed(post, connection, body)
                     service_cpu += cpu_seconds(pids) - cpu

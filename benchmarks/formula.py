@@ -33,9 +33,12 @@ adds at most 1 x the matrices' memory (the float64 ``X_train`` with its indicato
   parse of the body is the peak of both requests (about 3 x the body), so a design stage that
   stays under that peak costs no RSS at all here;
 * **tracemalloc of the design stage in-process** (``service.tabular.design_request`` on the
-  parsed large table): the peak of what it allocates while it runs, the matrices it returns
-  included, over the matrices' size. It isolates the design from the parse, and is the figure
-  the target is judged by.
+  parsed large table): the peak of what it allocates while it runs, over the matrices' size.
+  It isolates the design from the parse. Its result is the matrices themselves (1 x), which
+  the matrix form allocates too, from its body; what the design build *adds* is the peak
+  beyond them (its temporaries: formulaic's columns of the text term, the level codes), and
+  that is the figure the target is judged by. A peak of at most 1 x including the result
+  would allow no temporary at all.
 
 Every server is started by this script on a free loopback port and stopped at the end.
 """
@@ -308,9 +311,11 @@ def report(results: dict[str, Any]) -> list[str]:
             f"{extra / 1e6:+,.1f} MB = {extra / matrices:+.2f} x the matrices"
         )
         design = g["design_peak"] / matrices
+        added = design - 1.0  # beyond the matrices it returns, which the matrix form allocates too
         lines.append(
             f"  design stage (tracemalloc, in-process): peak {g['design_peak'] / 1e6:.1f} MB = {design:.2f} x the "
-            f"matrices (target <= {MEMORY_TARGET}: {'pass' if design <= MEMORY_TARGET else 'FAIL'})"
+            f"matrices, its result (1 x) included; it adds {added:.2f} x beyond them "
+            f"(target <= {MEMORY_TARGET}: {'pass' if added <= MEMORY_TARGET else 'FAIL'})"
         )
         if g["medians"]:
             lines.append(f"  latency, medians of {g['rounds']} rounds:")
