@@ -18,10 +18,9 @@ mostly copies of its body:
    returns, ``service.parse.json`` lets the body go (``del``), so the arrays exported next do
    not add to the peak. Bodies up to ``SharedParser.REUSE_LIMIT`` (``service.parse.shared_parser``)
    reuse one parser's buffers; a larger one gets a parser of its own, freed with its document.
-4. **Given back.** The fit that follows needs less than the parse. ``service.memory``
-   has glibc's malloc serve every block from one heap, which keeps the memory of a request
-   for the next (faulted in already: a large request's page faults cost 180 to 280 ms),
-   and gives it back to the system once the worker has been idle for a few seconds.
+4. **Given back.** The fit that follows needs less than the parse. ``service.cli.tune_malloc``
+   fixes glibc's mmap threshold (and one arena), so the large blocks go straight back to the
+   system after each request instead of raising the resident set of the next one.
 """
 
 from __future__ import annotations

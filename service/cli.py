@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import errno
 import logging
 import os
@@ -13,7 +14,6 @@ from dataclasses import replace
 
 from service import __version__
 from service.logs import configure_logging
-from service.memory import tune_malloc
 from service.settings import LOG_FORMATS, Settings, SettingsError
 
 log = logging.getLogger("fitserve")
@@ -98,6 +98,36 @@ def serve_with_workers(settings: Settings, workers: int) -> None:
     log.info("fitserve stopped")
     if status:
         raise SystemExit(status)
+
+
+def tune_malloc(arenas: int = 1, mmap_threshold: int = 32 * 2**20) -> None:
+    """Set glibc's malloc up so that the memory of a large request goes back to the system.
+
+    - One arena (glibc's default is one per thread): memory freed by one worker thread is
+      reused by the next, instead of each thread keeping the blocks of its last request.
+    - A fixed mmap threshold. By default glibc raises the threshold each time a large
+      mapped block is freed (up to 32 MiB), and the trim threshold with it, to twice that:
+      after one large request the heap keeps up to 64 MiB of freed memory at its top, and
+      the next large request peaks that much higher. Fixed at the same 32 MiB, blocks
+      under it still come from the heap (no page faults on reuse for medium requests),
+      and the heap's free top goes back to the system.
+    - A trim threshold of the same 32 MiB (fixing the mmap threshold leaves glibc's 128 KiB):
+      with 128 KiB, every medium request gave its heap back at the end and faulted it in
+      again at the next, zeroed page by page (medium requests over HTTP measured 0.84 to
+      0.99 of the in-process floor with it, 1.02 to 1.08 without). Blocks over 32 MiB are
+      mapped and unmapped on their own, so a large request's memory still goes back.
+
+    Called before numpy and BLAS start threads of their own; elsewhere than glibc it does nothing.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
+    mallopt(ctypes.c_int(M_ARENA_MAX), ctypes.c_int(arenas))
+    mallopt(ctypes.c_int(M_MMAP_THRESHOLD), ctypes.c_int(mmap_threshold))
+    mallopt(ctypes.c_int(M_TRIM_THRESHOLD), ctypes.c_int(mmap_threshold))
 
 
 def main(

@@ -1,4 +1,4 @@
-"""Running waitress's loop ourselves: a stop drains the requests under way, and an idle worker gives memory back.
+"""Running waitress's loop ourselves, so that a stop drains the requests under way.
 
 The waitress internals read here (``tests/test_channel.py`` checks each one):
 ``BaseWSGIServer.map`` (several listeners) or ``._map`` (one), ``.pull_trigger()``,
@@ -21,7 +21,6 @@ import waitress.wasyncore
 
 from service.balancing import SharedListener
 from service.channel import Timeouts, listeners
-from service.memory import IdleTrim
 
 log = logging.getLogger("fitserve")
 
@@ -37,10 +36,9 @@ class ServerLoop:
     when ``wake`` is true). A second ``stop()`` gives up waiting for the requests.
     """
 
-    def __init__(self, server: Any, timeouts: Timeouts, idle: IdleTrim | None = None) -> None:
+    def __init__(self, server: Any, timeouts: Timeouts) -> None:
         self.server = server
         self.timeouts = timeouts
-        self.idle = idle or IdleTrim()  # the heap's free memory goes back once nothing is under way
         self.stopping = False
         self.hurry = False
         mapping = getattr(server, "map", None)
@@ -66,7 +64,6 @@ class ServerLoop:
             timeout = min(timeout, SHARED_POLL)
         while not self.stopping:
             waitress.wasyncore.loop(timeout=timeout, map=self.map, use_poll=True, count=1)
-            self.idle.tick(any(under_way(channel) for channel in self.channels()), time.monotonic())
         try:
             self.drain()
         finally:
@@ -87,7 +84,7 @@ class ServerLoop:
         while not self.hurry:
             busy = 0
             for channel in list(self.channels()):
-                if under_way(channel):
+                if channel.requests or channel.request is not None or channel.total_outbufs_len:
                     busy += 1
                 elif has_bytes_waiting(channel.socket):
                     busy += 1  # the loop reads them next
@@ -105,11 +102,6 @@ class ServerLoop:
         for each in list(self.map.values()):
             if isinstance(each, waitress.channel.HTTPChannel):
                 yield each
-
-
-def under_way(channel: waitress.channel.HTTPChannel) -> bool:
-    """Whether a connection has a request under way: being read, answered, or its answer sent."""
-    return bool(channel.requests or channel.request is not None or channel.total_outbufs_len)
 
 
 def accept_waiting(listener: waitress.server.BaseWSGIServer) -> None:

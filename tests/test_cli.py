@@ -98,6 +98,63 @@ def test_token_never_shows_in_the_settings_repr() -> None:
     assert "s3cret" not in repr(Settings(token="s3cret"))
 
 
+MEMORY_AFTER_A_LARGE_REQUEST = """
+import sys
+from service import cli
+if sys.argv[1] == "tuned":
+    cli.tune_malloc()
+import numpy as np
+
+def resident():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+
+np.ones(30 * 2**20 // 8).sum()  # a large block, mapped and freed: glibc's default raises its thresholds
+before = resident()
+block = np.ones(20 * 2**20 // 8)  # then a block from the heap, used and freed
+del block
+print(resident() - before)
+"""
+
+
+def memory_kept(mode: str) -> int:
+    """Bytes still resident after the script above frees its heap block, in this malloc mode."""
+    command = [sys.executable, "-c", MEMORY_AFTER_A_LARGE_REQUEST, mode]
+    return int(subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc and /proc are Linux's")
+def test_tuned_malloc_gives_freed_memory_back() -> None:
+    assert memory_kept("default") >= 16 * 2**20  # what the tuning is for: glibc keeps the freed block
+    assert memory_kept("tuned") <= 2**20
+
+
+MEMORY_AFTER_A_MEDIUM_REQUEST = """
+import sys
+from service import cli
+cli.tune_malloc()
+import numpy as np
+
+def resident():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+
+before = resident()
+block = np.ones(4 * 2**20 // 8)  # a medium request's array, from the heap, used and freed
+del block
+print(resident() - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc and /proc are Linux's")
+def test_tuned_malloc_keeps_a_medium_request_s_memory_for_the_next() -> None:
+    command = [sys.executable, "-c", MEMORY_AFTER_A_MEDIUM_REQUEST]
+    kept = int(subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout)
+    assert kept >= 3 * 2**20  # glibc's 128 KiB trim threshold would give it back, to fault it in again
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_port_in_use_is_one_line_and_exit_1(workers: str) -> None:
     with socket.socket() as taken:
