@@ -69,9 +69,10 @@ class Formula:
 
     ``text`` is what the client sent; ``expanded`` is the same formula with ``.`` and the
     operators expanded into its terms (``price ~ sqft + hood + sqft:hood``), which is what
-    the design is built from and what the answer reports. ``terms`` are the right side's
-    terms without the intercept, in R's order (by degree, then as written), each a tuple
-    of its factors. ``factors`` maps every factor (targets too) to what it uses.
+    the answer reports and a ``model`` sends back. ``terms`` are the right side's terms
+    without the intercept, in R's order (by degree, then as written), each a tuple of its
+    factors. ``factors`` maps every factor (targets too) to what it uses. ``parsed`` holds
+    formulaic's own terms, which designs are built from (``structured``).
     """
 
     text: str
@@ -80,7 +81,7 @@ class Formula:
     terms: tuple[tuple[str, ...], ...]
     intercept: bool
     factors: dict[str, Expression]
-    parsed: Parsed = field(default=Parsed({}, {}, None), compare=False, repr=False)
+    parsed: Parsed = field(compare=False, repr=False)
 
     def structured(self, terms: Sequence[tuple[str, ...]] | None = None, *, targets: bool = False) -> FormulaicFormula:
         """formulaic's formula of the right side (``terms``, some of the formula's, or all), with the targets if asked.
@@ -90,7 +91,7 @@ class Formula:
         first; formulaic orders the others by degree, as ``terms`` are.
         """
         kept = self.terms if terms is None else terms
-        head = [self.parsed.intercept] if self.intercept and self.parsed.intercept is not None else []
+        head = [] if self.parsed.intercept is None else [self.parsed.intercept]
         right = SimpleFormula([*head, *(self.parsed.terms[term] for term in kept)])
         if not targets:
             return right
