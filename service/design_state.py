@@ -29,7 +29,7 @@ import numpy as np
 
 from service.design_functions import sorted_levels
 from service.errors import InvalidInput, describe, excerpt
-from service.formulas import MAX_LENGTH, Formula, read_formula
+from service.formulas import MAX_EXPANDED, Formula, read_formula
 
 KEYS = ("formula", "columns", "levels", "transforms", "feature_names")
 KINDS = ("numeric", "categorical")
@@ -75,12 +75,12 @@ def read_design_state(obj: object, field_name: str = "model") -> tuple[DesignSta
     if unknown or missing:
         raise fail(f"keys are not {', '.join(KEYS)} ({'unknown' if unknown else 'missing'}: {excerpt(str((unknown or missing)[0]))})")
     text, columns, levels, transforms, names = (obj[k] for k in KEYS)
-    if not isinstance(text, str) or len(text) > MAX_LENGTH:
+    if not isinstance(text, str) or len(text) > MAX_EXPANDED:
         raise fail("formula is not a string of the allowed length")
     if not isinstance(columns, dict) or len(columns) > MAX_ITEMS or any(v not in KINDS for v in columns.values()):
         raise fail("columns are not an object of 'numeric' and 'categorical' columns")
     try:
-        formula = read_formula(text, [str(k) for k in columns])
+        formula = read_formula(text, [str(k) for k in columns], max_length=MAX_EXPANDED)
     except InvalidInput as error:
         raise fail(f"formula cannot be read: {error.detail}") from None
     if formula.expanded != text:

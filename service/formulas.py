@@ -20,8 +20,12 @@ formula reaches it only after ``read_formula`` has checked every piece of it:
 
 formulaic then builds a design from the very terms its parser read here (``Formula.parsed``,
 ``Formula.structured``), never from a text written out again: no column name can close its
-backticks and smuggle a term into what is evaluated, and nothing is read twice (reading the
-expanded text back took 9 ms for ``y ~ .`` on 100 columns, and formulaic parsed it once more).
+backticks and smuggle a term into what is evaluated, and a fit does not read its formula a
+second time (reading the expanded text back took 9 ms for ``y ~ .`` on 100 columns, and
+formulaic parsed it once more). A design's state (a fit's own ``test`` rows, a ``model``
+sent back) is read from its JSON like any formula, every check included. A factor must be
+what its expression says (a column, or a call), and the names ``1`` and ``.``, which
+formulaic reads as the intercept and the dot even in backticks, are refused as columns.
 
 Anything else is ``InvalidInput`` naming ``formula``, in a sentence that names the piece.
 Costs: formulaic's tokenizer copies each token per character (quadratic in the longest
@@ -49,9 +53,14 @@ from service.formula_operators import OPERATOR_CHARACTERS, check_nesting, check_
 
 #: A formula longer than this is refused before anything else reads it (``read_formula``'s default).
 MAX_LENGTH = 10_000
+#: A design's formula (``expanded``, in a ``model`` or a fit's own ``test`` rows) is read up to this length:
+#: ``.`` on a wide table writes out longer than any formula a client may send.
+MAX_EXPANDED = 200_000
 #: At most this many terms on the right side (``read_formula``'s default; the service passes max_features).
 MAX_TERMS = 2_000
 PARSER = DefaultFormulaParser(feature_flags={"twosided"})
+#: Column names formulaic's parser reads as something else even in backticks.
+RESERVED = {"1": "the intercept", ".": "every other column"}
 
 
 @dataclass(frozen=True)
@@ -154,6 +163,9 @@ def _read(
         raise FormulaError(f"The formula {excerpt(text)!r} has an unclosed backtick, quote or parenthesis.") from None
     factors, used, dot = read_tokens(tokens, known, columns)
     available = [c for c in columns if c not in used and c != weight and c != by] if dot else []
+    clash = sorted(RESERVED.keys() & set(available))
+    if clash:
+        raise FormulaError(reserved(clash[0]))
     try:
         # formulaic's parse (tokens, tree, terms) in its own steps, so that the tree is checked
         # before its terms are expanded, and the text is tokenized and parsed once, not twice
@@ -219,6 +231,8 @@ def read_tokens(tokens: list[Token], known: frozenset[str], columns: Sequence[st
         elif token.kind is Token.Kind.NAME:
             if piece not in known:
                 raise FormulaError(unknown_column(piece, columns))
+            if piece in RESERVED:
+                raise FormulaError(reserved(piece))
             factors[piece] = Expression(piece, None, (piece,), 0, True)
             used.add(piece)
         elif token.source and token.source_start is not None and token.source[token.source_start] == "{":
@@ -258,10 +272,21 @@ def read_terms(rhs: Iterable[Term], factors: dict[str, Expression]) -> tuple[Ter
 
 
 def expression_of(factor: Factor, factors: dict[str, Expression]) -> Expression:
-    """The checked expression of one of formulaic's factors (both name Python code as formulaic formats it)."""
-    if factor.expr not in factors:
+    """The checked expression of one of formulaic's factors (both name Python code as formulaic formats it).
+
+    A factor is a column exactly when its expression is one: a column named as an expression
+    of the same formula (``log(a)`` beside ``log(a)``) is one name for two things, which
+    formulaic keeps only one of, so the design would not be the one ``expanded`` says.
+    """
+    expression = factors.get(factor.expr)
+    if expression is None:
         raise FormulaError(f"The formula's factor {excerpt(factor.expr)!r} could not be matched to what was read.")
-    return factors[factor.expr]
+    if (factor.eval_method is Factor.EvalMethod.LOOKUP) != expression.plain:
+        raise FormulaError(
+            f"The formula uses both a column named {excerpt(factor.expr)!r} and the expression "
+            f"{excerpt(factor.expr)}, which formulaic cannot tell apart; rename the column."
+        )
+    return expression
 
 
 def expand(targets: Sequence[str], terms: Sequence[tuple[str, ...]], intercept: bool, factors: dict[str, Expression]) -> str:
@@ -285,6 +310,11 @@ def unknown_column(name: str, columns: Sequence[str]) -> str:
     message = f"The formula uses {excerpt(name)!r}, which is not a column of the table"
     close = suggest(name, columns)
     return message + (f"; did you mean {close!r}?" if close else ".")
+
+
+def reserved(name: str) -> str:
+    """The sentence for a column the formula uses whose name formulaic reads as something else (``RESERVED``)."""
+    return f"The formula uses the column {name!r}, a name formulaic reads as {RESERVED[name]} even in backticks; rename it."
 
 
 def unique(items: Iterable[str]) -> tuple[str, ...]:

@@ -287,3 +287,14 @@ def test_levels_and_codes_are_the_levels_and_each_value_looked_up_in_them(values
     assert codes is not None
     expected = pd.Index(levels, dtype=object).get_indexer(array) if levels else np.full(len(values), -1)
     np.testing.assert_array_equal(codes, expected)
+
+
+def test_a_wide_table_s_design_is_read_back_for_new_rows() -> None:
+    # 'y ~ .' on 700 columns writes out longer than a client's formula may be (10,000 characters)
+    rng = np.random.default_rng(7)
+    names = [f"feature_number_{j:04d}" for j in range(700)]
+    data = table(**{name: rng.normal(size=720).tolist() for name in [*names, "y"]})
+    built = build_design(read_formula("y ~ .", data.names), data)
+    assert len(built.state["formula"]) > 10_000
+    again = rebuild_design(orjson.loads(orjson.dumps(built.state)), data, field="model")
+    assert np.array_equal(again.matrix, built.matrix)

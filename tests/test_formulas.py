@@ -203,3 +203,31 @@ def test_a_formula_that_is_not_a_string_is_refused() -> None:
 def test_a_column_named_like_the_intercept_is_refused() -> None:
     with pytest.raises(InvalidInput, match="'Intercept'"):
         read_formula("y ~ Intercept", ["y", "Intercept"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["y ~ log(a) + `log(a)`:h + a", "y ~ . + log(a)", "y ~ `log(a)` + log(a) + h", "y ~ (. + log(a)):h", "`log(a)` ~ a + log(a)"],
+)
+def test_a_column_named_as_an_expression_of_the_same_formula_is_refused(text: str) -> None:
+    # formulaic keeps one of the two (by their text): the design would not be the one the answer's formula says
+    with pytest.raises(InvalidInput, match=r"both a column named 'log\(a\)' and the expression log\(a\)") as caught:
+        read_formula(text, ["y", "a", "h", "log(a)"])
+    assert caught.value.field == "formula"
+
+
+def test_a_column_named_as_an_expression_is_read_when_the_formula_uses_it_one_way() -> None:
+    columns = ["y", "a", "h", "log(a)"]
+    assert read_formula("y ~ `log(a)` + a", columns).factors["log(a)"].plain
+    assert not read_formula("y ~ log(a) + h", columns).factors["log(a)"].plain
+
+
+@pytest.mark.parametrize(("name", "meaning"), [("1", "the intercept"), (".", "every other column")])
+@pytest.mark.parametrize("text", ["y ~ .", "y ~ a + `{name}`"])
+def test_a_column_named_1_or_dot_is_refused_where_the_formula_uses_it(name: str, meaning: str, text: str) -> None:
+    # formulaic reads `1` as the intercept and `.` as the dot, backticks or not: the column would vanish
+    with pytest.raises(InvalidInput, match=f"the column '{name}', a name formulaic reads as {meaning}") as caught:
+        read_formula(text.format(name=name), ["y", "a", name])
+    assert caught.value.field == "formula"
+    assert read_formula("y ~ a", ["y", "a", name]).term_columns == ("a",)
+    assert read_formula("y ~ .", ["y", "a", "0"]).term_columns == ("a", "0")
