@@ -26,8 +26,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from service.formulas import Formula
 from service.table import Table
@@ -89,11 +91,14 @@ def interleave(
     rows: np.ndarray,
     others: Sequence[tuple[str, ...]],
     built: Built,
+    picks: Mapping[tuple[str, ...], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]]:
     """The term matrix, its feature names and the term of each column: plain columns from ``table``, the others built.
 
     Every term keeps its place in the formula (R's order, for terms of one factor, is the
-    order written); ``built`` holds the columns of ``others`` (``other_terms``).
+    order written); ``built`` holds the columns of ``others`` (``other_terms``), for the
+    design's rows, or, for a term in ``picks``, for its levels: then each design row takes
+    the row of its level (``level_frame``).
     """
     if len(built.blocks) != len(others):
         raise AssertionError("formulaic built another number of terms than it was given")
@@ -110,8 +115,11 @@ def interleave(
     for term in formula.terms:
         if term in pending:
             block, owner = next(blocks)
-            if block:  # a term's columns are consecutive
+            pick = picks.get(term) if picks else None
+            if block and pick is None:  # a term's columns are consecutive
                 matrix[:, len(names) : len(names) + len(block)] = built.matrix[:, block[0] : block[-1] + 1]
+            for j, column in enumerate(block if pick is not None else ()):  # a column at a time: no block-sized copy
+                matrix[:, len(names) + j] = built.matrix[pick, column]
             names.extend(built.names[j] for j in block)
             owners.extend(owner for _ in block)
         else:
@@ -121,6 +129,35 @@ def interleave(
             names.append(factor.text)
             owners.append(factor.text)
     return matrix, tuple(names), tuple(owners)
+
+
+def level_terms(formula: Formula, others: Sequence[tuple[str, ...]], kinds: Mapping[str, str]) -> bool:
+    """Whether every term formulaic must build is a text column as it is: one whose columns depend on its level alone."""
+    return all(
+        formula.factors[term[0]].plain and kinds[formula.factors[term[0]].columns[0]] == "categorical" for term in others
+    )
+
+
+def level_frame(
+    formula: Formula, others: Sequence[tuple[str, ...]], levels: Mapping[str, list[Any]], codes: Mapping[str, np.ndarray]
+) -> tuple[pd.DataFrame, dict[tuple[str, ...], np.ndarray]]:
+    """The levels of the text columns of ``others`` as a frame for formulaic, and each term's row for each design row.
+
+    formulaic codes a text column's term from its level alone (treatment contrasts over the
+    given categories), so it codes one row a level, not the table's rows: its fixed cost
+    stays, the part that grows with the rows goes, and no block of the table's size is held
+    beside the design. Row ``i`` of the frame holds level ``i`` of each column (cycling
+    through the levels of a column that has fewer); the design row of table level ``k``
+    takes row ``k`` (``interleave``'s ``picks``).
+    """
+    names = [formula.factors[term[0]].columns[0] for term in others]
+    size = max(len(levels[name]) for name in names)
+    data = {
+        name: pd.Categorical.from_codes(np.arange(size) % len(levels[name]), categories=pd.Index(levels[name], dtype=object))
+        for name in names
+    }
+    picks = {term: codes[name] for term, name in zip(others, names, strict=True)}
+    return pd.DataFrame(data, index=pd.RangeIndex(size), copy=False), picks
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,15 @@ import pandas as pd
 from formulaic import ModelSpec
 from formulaic.errors import FormulaicError
 
-from service.design_columns import interleave, other_terms, plain_columns, stack_columns, stack_targets
+from service.design_columns import (
+    interleave,
+    level_frame,
+    level_terms,
+    other_terms,
+    plain_columns,
+    stack_columns,
+    stack_targets,
+)
 from service.design_functions import DesignError, MissingState, level_label, levels_and_codes, make_context
 from service.design_matrix import built_terms, matrix_options, without_intercept
 from service.design_state import DesignState, read_design_state
@@ -127,12 +135,16 @@ def build_design(formula: Formula, table: Table, *, weight: str | None = None, m
             )
             transforms = dict(matrices.rhs.model_spec.transform_state)
         else:  # the plain numeric terms are stacked, formulaic builds the others alone
-            used = dict.fromkeys(column for term in others for column in formula.factors[term[0]].columns)
-            frame = make_frame(table, used, rows, levels, kinds, codes)
+            picks = None
+            if level_terms(formula, others, kinds):  # text columns as they are: formulaic codes their levels only
+                frame, picks = level_frame(formula, others, levels, codes)
+            else:
+                used = dict.fromkeys(column for term in others for column in formula.factors[term[0]].columns)
+                frame = make_frame(table, used, rows, levels, kinds, codes)
             rest = ModelSpec(formula=formula.structured(others), **matrix_options(formula.intercept))
             matrix = evaluate(lambda: rest.get_model_matrix(frame, context=TRAINING), table.role)
             term_matrix, feature_names, terms = interleave(
-                formula, table, rows, others, built_terms(matrix, formula.intercept)
+                formula, table, rows, others, built_terms(matrix, formula.intercept), picks
             )
             target_matrix = stack_targets(formula, table, rows)
             transforms = dict(matrix.model_spec.transform_state)

@@ -177,6 +177,45 @@ def test_formulaic_is_given_only_the_terms_it_must_build(monkeypatch: pytest.Mon
     assert given[1:] == [["1", "h"]]
 
 
+TEXTS = table(
+    y=[1.0, 2.5, 2.0, 4.0, 5.5, 6.0, 8.5, 7.0],
+    a=[0.5, 1.0, 2.0, 3.0, 4.5, 5.0, 6.0, 6.5],
+    h=["p", "q", "r", "q", "p", "r", "r", "q"],
+    k=["u", "v", "u", "v", "v", "u", "v", "u"],
+    b=[True, False, False, True, True, False, True, False],
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "frame_rows"),
+    [("y ~ a + h + k", 3), ("y ~ k + a + b - 1", 2), ("y ~ .", 3), ("y ~ b + h + a", 3), ("y ~ h + a + log(a)", 8)],
+)
+def test_text_columns_coded_from_their_levels_give_formulaic_s_whole_design(
+    monkeypatch: pytest.MonkeyPatch, text: str, frame_rows: int
+) -> None:
+    # formulaic codes a frame of one row a level (the columns cycling through theirs), and each
+    # design row takes its level's row: the same design as formulaic's of the whole table
+    sizes: list[int] = []
+    original = service.formula_design.ModelSpec
+
+    class Spy:
+        def __init__(self, **kwargs: Any) -> None:
+            self.spec = original(**kwargs)
+
+        def get_model_matrix(self, frame: pd.DataFrame, **kwargs: Any) -> Any:
+            sizes.append(len(frame))
+            return self.spec.get_model_matrix(frame, **kwargs)
+
+    monkeypatch.setattr(service.formula_design, "ModelSpec", Spy)
+    built = build_design(read_formula(text, TEXTS.names), TEXTS)
+    assert sizes == [frame_rows]  # the most levels of a text column; the table's rows beside a computed term
+    monkeypatch.setattr(service.formula_design, "ModelSpec", original)
+    monkeypatch.setattr(service.formula_design, "other_terms", lambda *args: None)
+    reference = build_design(read_formula(text, TEXTS.names), TEXTS)
+    assert np.array_equal(built.matrix, reference.matrix) and built.matrix.flags.c_contiguous
+    assert (built.feature_names, built.column_terms, built.state) == (reference.feature_names, reference.column_terms, reference.state)
+
+
 ONE_LEVEL = table(y=[1.0, 2.0, 3.0, 5.0], a=[1.0, 3.0, 2.0, 4.0], h=["p", "p", "p", "p"], k=["u", "v", "u", "v"])
 
 

@@ -262,7 +262,7 @@ def test_building_a_design_holds_little_more_than_the_matrix() -> None:
     finally:
         tracemalloc.stop()
     assert built.matrix.shape == (rows, 14)
-    assert peak < 1.6 * (built.matrix.nbytes + built.targets.nbytes)
+    assert peak < 1.15 * (built.matrix.nbytes + built.targets.nbytes)  # formulaic codes hood's 5 levels, not its rows
 
 
 ARITHMETIC_FAULTS = ["y ~ I(x / 0)", "y ~ I(1 / 0 + x)", "y ~ exp(x * 1000)", "y ~ log(-x)", "y ~ sqrt(-x)",
