@@ -20,6 +20,8 @@ a text column, ``y ~ x + log(z)``) has formulaic build the other terms alone, an
 columns take their places among the stacked ones (``other_terms``, ``interleave``):
 formulaic then evaluates one text column, not eleven columns (2.3 against 7.9 ms on
 10,000 rows), and the design is the one it builds of the whole formula, column for column.
+When those other terms are all text columns as they are, formulaic codes their levels, one
+row a level, and each design row takes its level's row (``level_frame``).
 """
 
 from __future__ import annotations
