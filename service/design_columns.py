@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from service.design_functions import categories
 from service.formulas import Formula
 from service.table import Table
 
@@ -155,7 +156,7 @@ def level_frame(
     names = [formula.factors[term[0]].columns[0] for term in others]
     size = max(len(levels[name]) for name in names)
     data = {
-        name: pd.Categorical.from_codes(np.arange(size) % len(levels[name]), categories=pd.Index(levels[name], dtype=object))
+        name: pd.Categorical.from_codes(np.arange(size) % len(levels[name]), categories=categories(levels[name]))
         for name in names
     }
     picks = {term: codes[name] for term, name in zip(others, names, strict=True)}

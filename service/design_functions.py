@@ -55,6 +55,11 @@ def sorted_levels(values: np.ndarray) -> list[Any]:
     return levels_and_codes(values)[0]
 
 
+def categories(levels: list[Any]) -> pd.Index:
+    """A column's levels as formulaic is given them: Python objects (from pandas' str dtype it codes them more slowly)."""
+    return pd.Index(levels, dtype=object)
+
+
 def levels_and_codes(values: np.ndarray) -> tuple[list[Any], np.ndarray | None]:
     """``sorted_levels``, and for text and booleans the code of each value among them, from one hash pass.
 

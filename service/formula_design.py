@@ -42,7 +42,14 @@ from service.design_columns import (
     stack_columns,
     stack_targets,
 )
-from service.design_functions import DesignError, MissingState, level_label, levels_and_codes, make_context
+from service.design_functions import (
+    DesignError,
+    MissingState,
+    categories,
+    level_label,
+    levels_and_codes,
+    make_context,
+)
 from service.design_matrix import built_terms, matrix_options, without_intercept
 from service.design_state import DesignState, read_design_state
 from service.errors import InvalidInput, describe, excerpt
@@ -273,11 +280,11 @@ def make_frame(
     for name in names:
         values = table[name].values if every else table[name].values[rows]
         if kinds.get(name) == "categorical":
-            categories = pd.Index(levels[name], dtype=object)  # pandas' str dtype would make formulaic's coding slower
+            given = categories(levels[name])
             known = (codes or {}).get(name)
             if known is None:
-                known = categories.get_indexer(values)
-            data[name] = pd.Categorical.from_codes(known, categories=categories)
+                known = given.get_indexer(values)
+            data[name] = pd.Categorical.from_codes(known, categories=given)
         else:
             data[name] = values
     return pd.DataFrame(data, index=pd.RangeIndex(int(rows.sum())), copy=False)
